@@ -1,0 +1,242 @@
+"""The GPT-2 architecture in PyTorch, written to be looked into.
+
+One forward pass gives the logits at every position and, when traced, the attention weights of
+every layer and head plus the residual stream around every sub-block. Without tracing, attention
+runs through PyTorch's fused scaled-dot-product kernel, which never materialises the weights.
+
+Shapes in comments: B batch, T new tokens, S = tokens in the cache + T, C = n_embd,
+H = n_head, D = head_dim, V = vocab_size, R = embedding rows.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .config import GPTConfig
+
+
+class KVCache:
+    """Keys and values of every layer for the tokens seen so far, preallocated to n_ctx."""
+
+    def __init__(self, config: GPTConfig, batch: int, device, dtype) -> None:
+        shape = (batch, config.n_head, config.n_ctx, config.head_dim)
+        self.keys = [torch.empty(shape, device=device, dtype=dtype) for _ in range(config.n_layer)]
+        self.values = [torch.empty(shape, device=device, dtype=dtype) for _ in range(config.n_layer)]
+        self.length = 0  # tokens stored (committed after the whole forward pass)
+
+    def store(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Write this pass's (B, H, T, D) keys/values after the stored ones; return all of them."""
+        end = self.length + k.size(2)
+        self.keys[layer][:, :, self.length:end] = k
+        self.values[layer][:, :, self.length:end] = v
+        return self.keys[layer][:, :, :end], self.values[layer][:, :, :end]
+
+    def truncate(self, length: int) -> None:
+        """Forget every position from `length` on (the text was edited there)."""
+        self.length = min(self.length, length)
+
+
+@dataclass
+class Trace:
+    """What a traced forward pass saw inside the model."""
+
+    attention: list[torch.Tensor] = field(default_factory=list)  # per layer: (B, H, T, S)
+    # The residual stream: index 0 = token + position embedding, 2l+1 = after layer l's attention,
+    # 2l+2 = after layer l's MLP. Each (B, T, C), before the final layer norm.
+    residual: list[torch.Tensor] = field(default_factory=list)
+
+
+class SelfAttention(nn.Module):
+    def __init__(self, config: GPTConfig) -> None:
+        super().__init__()
+        self.n_head = config.n_head
+        self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)  # q, k, v for all heads at once
+        self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
+        self.dropout = config.dropout
+
+    def forward(self, x: torch.Tensor, layer: int, cache: KVCache | None, trace: Trace | None) -> torch.Tensor:
+        B, T, C = x.shape
+        q, k, v = self.c_attn(x).split(C, dim=2)
+        # (B, T, C) -> (B, H, T, D)
+        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
+        past = cache.length if cache is not None else 0
+        if cache is not None:
+            k, v = cache.store(layer, k, v)  # (B, H, S, D)
+        S = k.size(2)
+        if trace is not None:
+            y = self._attend_with_weights(q, k, v, past, trace)
+        elif past == 0:
+            p = self.dropout if self.training else 0.0
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=T > 1, dropout_p=p)
+        else:
+            # New query i sits at position past+i and may see keys 0..past+i.
+            mask = None if T == 1 else _causal_mask(T, S, past, q.device)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        y = y.transpose(1, 2).reshape(B, T, C)  # re-assemble the heads side by side
+        return self.c_proj(y)
+
+    @staticmethod
+    def _attend_with_weights(q, k, v, past: int, trace: Trace) -> torch.Tensor:
+        """Attention the long way, so the weights can be kept. Softmax in float32."""
+        T, S = q.size(2), k.size(2)
+        scores = (q.float() @ k.float().transpose(-2, -1)) / math.sqrt(q.size(-1))  # (B, H, T, S)
+        scores = scores.masked_fill(~_causal_mask(T, S, past, q.device), float("-inf"))
+        weights = scores.softmax(dim=-1)
+        trace.attention.append(weights)
+        return (weights @ v.float()).to(v.dtype)
+
+
+def _causal_mask(T: int, S: int, past: int, device) -> torch.Tensor:
+    """(T, S) boolean mask: True where query i (at position past+i) may look at key j."""
+    rows = torch.arange(T, device=device).unsqueeze(1) + past
+    return torch.arange(S, device=device).unsqueeze(0) <= rows
+
+
+class MLP(nn.Module):
+    def __init__(self, config: GPTConfig) -> None:
+        super().__init__()
+        self.c_fc = nn.Linear(config.n_embd, config.n_inner, bias=config.bias)
+        self.c_proj = nn.Linear(config.n_inner, config.n_embd, bias=config.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # GPT-2 used the tanh approximation of GELU; the exact erf form differs by ~1e-3.
+        return self.c_proj(F.gelu(self.c_fc(x), approximate="tanh"))
+
+
+class Block(nn.Module):
+    def __init__(self, config: GPTConfig) -> None:
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon, bias=config.bias)
+        self.attn = SelfAttention(config)
+        self.ln_2 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon, bias=config.bias)
+        self.mlp = MLP(config)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x, layer: int, cache: KVCache | None, trace: Trace | None) -> torch.Tensor:
+        x = x + self.dropout(self.attn(self.ln_1(x), layer, cache, trace))
+        if trace is not None:
+            trace.residual.append(x)
+        x = x + self.dropout(self.mlp(self.ln_2(x)))
+        if trace is not None:
+            trace.residual.append(x)
+        return x
+
+
+class GPT(nn.Module):
+    """GPT-2: token + position embeddings, pre-norm blocks, final norm, tied unembedding."""
+
+    def __init__(self, config: GPTConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.wte = nn.Embedding(config.embedding_rows, config.n_embd)  # W_E
+        self.wpe = nn.Embedding(config.n_ctx, config.n_embd)  # W_pos
+        self.drop = nn.Dropout(config.dropout)
+        self.h = nn.ModuleList(Block(config) for _ in range(config.n_layer))
+        self.ln_f = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon, bias=config.bias)
+        if config.n_rows is not None:
+            # row_ids[r] = token id of embedding row r; id_rows[id] = its row, or the unknown row.
+            self.register_buffer("row_ids", torch.arange(config.n_rows), persistent=True)
+            self.register_buffer("id_rows", torch.arange(config.vocab_size), persistent=False)
+        else:
+            self.row_ids = None
+            self.id_rows = None
+
+    # -- vocabulary --------------------------------------------------------------------------------
+
+    def set_row_ids(self, row_ids: torch.Tensor) -> None:
+        """Install the compact vocabulary: embedding row r holds token id row_ids[r]."""
+        cfg = self.config
+        assert cfg.n_rows is not None and row_ids.numel() == cfg.n_rows
+        self.row_ids.copy_(row_ids)
+        self.refresh_id_rows()
+
+    def refresh_id_rows(self) -> None:
+        """Rebuild the id -> row lookup from row_ids (after loading a state dict)."""
+        if self.row_ids is None:
+            return
+        lookup = torch.full((self.config.vocab_size,), self.config.n_rows, dtype=torch.long)
+        lookup[self.row_ids.long().cpu()] = torch.arange(self.config.n_rows)
+        self.id_rows = lookup.to(self.wte.weight.device)
+
+    def token_embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(W_E rows that are real tokens, their token ids)."""
+        if self.row_ids is None:
+            ids = torch.arange(self.config.vocab_size, device=self.wte.weight.device)
+            return self.wte.weight, ids
+        return self.wte.weight[: self.config.n_rows], self.row_ids
+
+    # -- forward -----------------------------------------------------------------------------------
+
+    def forward(
+        self,
+        idx: torch.Tensor,
+        cache: KVCache | None = None,
+        trace: Trace | None = None,
+        last_only: bool = False,
+    ) -> torch.Tensor:
+        """Token ids (B, T) -> logits (B, T, V) over the whole vocabulary (or (B, 1, V)).
+
+        With a cache, idx continues the cached tokens and the cache grows by T.
+        With a trace, attention weights and residuals are appended to it.
+        """
+        rows = idx if self.id_rows is None else self.id_rows[idx]
+        h = self.hidden(rows, cache, trace)
+        if last_only:
+            h = h[:, -1:]
+        return self.unembed(self.ln_f(h))
+
+    def hidden(self, rows: torch.Tensor, cache: KVCache | None = None, trace: Trace | None = None) -> torch.Tensor:
+        """Embedding rows (B, T) -> residual stream after the last block (B, T, C), before ln_f."""
+        B, T = rows.shape
+        past = cache.length if cache is not None else 0
+        if past + T > self.config.n_ctx:
+            raise ValueError(f"{past + T} tokens do not fit the context window of {self.config.n_ctx}")
+        pos = torch.arange(past, past + T, device=rows.device)
+        x = self.drop(self.wte(rows) + self.wpe(pos))
+        if trace is not None:
+            trace.residual.append(x)
+        for layer, block in enumerate(self.h):
+            x = block(x, layer, cache, trace)
+        if cache is not None:
+            cache.length += T
+        return x
+
+    def unembed(self, h: torch.Tensor) -> torch.Tensor:
+        """Normalised residual (B, T, C) -> logits (B, T, V), with W_U = W_E^T (tied)."""
+        if self.row_ids is None:
+            return h @ self.wte.weight.T
+        rows_logits = h @ self.wte.weight[: self.config.n_rows].T  # (B, T, R)
+        full = h.new_full((*h.shape[:-1], self.config.vocab_size), float("-inf"))
+        return full.index_copy_(-1, self.row_ids, rows_logits)
+
+    def training_loss(self, rows: torch.Tensor, target_rows: torch.Tensor) -> torch.Tensor:
+        """Mean cross-entropy over embedding rows (fast path for training a compact model)."""
+        h = self.ln_f(self.hidden(rows))
+        logits = h @ self.wte.weight.T  # (B, T, R): every row, the unknown one included
+        return F.cross_entropy(logits.float().flatten(0, 1), target_rows.flatten())
+
+    def new_cache(self, batch: int = 1) -> KVCache:
+        w = self.wte.weight
+        return KVCache(self.config, batch, w.device, w.dtype)
+
+    def init_weights(self, seed: int | None = None) -> None:
+        """GPT-2's initialisation: N(0, 0.02), residual projections scaled by 1/sqrt(2L)."""
+        gen = torch.Generator().manual_seed(seed) if seed is not None else None
+        std_proj = 0.02 / math.sqrt(2 * self.config.n_layer)
+        for name, p in self.named_parameters():
+            if name.endswith("c_proj.weight"):
+                nn.init.normal_(p, 0.0, std_proj, generator=gen)
+            elif p.dim() == 2:
+                nn.init.normal_(p, 0.0, 0.02, generator=gen)
+            elif name.endswith("bias"):
+                nn.init.zeros_(p)
+            else:  # layer-norm gains
+                nn.init.ones_(p)
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())

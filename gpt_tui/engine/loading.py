@@ -1,0 +1,337 @@
+"""Checkpoints -> GPT: the bundled model, Hugging Face directories and hub ids, lone .safetensors
+files, PyTorch .bin files and nanoGPT ckpt.pt files.
+
+Nothing here unpickles freely: safetensors is preferred, and torch.load always runs with
+weights_only=True, which refuses any pickle that would construct objects or run code.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from .config import PRESETS, GPTConfig
+from .gpt import GPT
+from .tokenizer import Tokenizer, get_tokenizer, tokenizer_from_files
+
+HUB_MODELS = tuple(PRESETS)
+FORMAT = "gpt-tui"  # marks checkpoints this project wrote (nn.Linear layout, our key names)
+CONV1D_WEIGHTS = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
+
+
+class ModelLoadError(RuntimeError):
+    """A model could not be loaded; the message says why in one line."""
+
+
+@dataclass
+class LoadedModel:
+    model: GPT
+    tokenizer: Tokenizer
+    name: str  # what the user would call it: "gpt2", "bundled", a path
+    source: str  # where the weights came from
+    token_counts: torch.Tensor | None = None  # per embedding row, when the trainer recorded them
+    meta: dict = field(default_factory=dict)  # config.json of our own checkpoints
+
+    @property
+    def config(self) -> GPTConfig:
+        return self.model.config
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.wte.weight.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.model.wte.weight.dtype
+
+
+# -- devices ----------------------------------------------------------------------------------------
+
+
+def resolve_device(spec: str = "auto") -> torch.device:
+    """auto | cpu | cuda | cuda:N | mps -> a device that exists here, or a clear error."""
+    spec = (spec or "auto").lower()
+    if spec == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(spec)
+    except RuntimeError:
+        raise ModelLoadError(f"unknown device {spec!r}; use auto, cpu, cuda, cuda:N or mps") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ModelLoadError("--device cuda: no CUDA GPU is visible to this PyTorch build")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ModelLoadError(f"--device {spec}: only {torch.cuda.device_count()} CUDA device(s) here")
+    elif device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ModelLoadError("--device mps: Apple's Metal backend is not available here")
+    elif device.type not in ("cpu", "cuda", "mps"):
+        raise ModelLoadError(f"unsupported device {spec!r}; use auto, cpu, cuda, cuda:N or mps")
+    return device
+
+
+DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
+          "float16": torch.float16, "fp16": torch.float16}
+
+
+def resolve_dtype(spec: str, device: torch.device) -> torch.dtype:
+    """auto: bfloat16 on a CUDA GPU, float32 elsewhere."""
+    spec = (spec or "auto").lower()
+    if spec == "auto":
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    if spec not in DTYPES:
+        raise ModelLoadError(f"unknown dtype {spec!r}; use auto, float32, bfloat16 or float16")
+    return DTYPES[spec]
+
+
+# -- the bundled model ------------------------------------------------------------------------------
+
+
+def bundled_model_dir() -> Path | None:
+    """The model shipped with gpt-tui: inside the wheel, or model/ in a source checkout."""
+    here = Path(__file__).resolve().parent.parent  # gpt_tui/
+    for candidate in (here / "_bundled_model", here.parent / "model"):
+        if (candidate / "model.safetensors").exists() and (candidate / "config.json").exists():
+            return candidate
+    return None
+
+
+# -- state dicts --------------------------------------------------------------------------------------
+
+
+def _canonical_state(state: dict[str, torch.Tensor], conv1d: bool | None) -> dict[str, torch.Tensor]:
+    """Any GPT-2 naming -> ours: drop prefixes and causal-mask buffers, transpose Conv1D weights.
+
+    conv1d: True for Hugging Face layouts, False for nn.Linear ones (nanoGPT, ours), None to
+    decide from the shape of the first c_attn weight ((C, 3C) is Conv1D).
+    """
+    out = {}
+    for key, value in state.items():
+        key = re.sub(r"^(_orig_mod\.)?(module\.)?(transformer\.)?", "", key)
+        if re.search(r"\.attn\.(bias|masked_bias)$", key):
+            continue  # causal-mask buffers of old GPT-2 code, not parameters
+        out[key] = value
+    if "wte.weight" not in out:
+        raise ModelLoadError("no token embedding (wte.weight) found: not a GPT-2 checkpoint")
+    lm_head = out.pop("lm_head.weight", None)
+    if lm_head is not None and lm_head.shape == out["wte.weight"].shape and not torch.equal(lm_head, out["wte.weight"]):
+        raise ModelLoadError("this checkpoint's lm_head is not tied to its embedding; gpt-tui supports tied GPT-2 only")
+    if conv1d is None:
+        c_attn = out.get("h.0.attn.c_attn.weight")
+        conv1d = c_attn is not None and c_attn.shape[0] * 3 == c_attn.shape[1]
+    if conv1d:
+        for key in list(out):
+            if key.endswith(CONV1D_WEIGHTS):
+                out[key] = out[key].t().contiguous()
+    return out
+
+
+def _config_from_state(state: dict[str, torch.Tensor], n_head: int | None = None, **extra) -> GPTConfig:
+    """Infer the shape from the tensors. n_head is invisible in shapes; GPT-2 used 64-dim heads."""
+    rows, n_embd = state["wte.weight"].shape
+    n_layer = 1 + max(int(m.group(1)) for k in state if (m := re.match(r"h\.(\d+)\.", k)))
+    n_ctx = state["wpe.weight"].shape[0]
+    bias = "h.0.attn.c_attn.bias" in state
+    return GPTConfig(vocab_size=extra.pop("vocab_size", rows), n_ctx=n_ctx, n_embd=n_embd, n_layer=n_layer,
+                     n_head=n_head or max(1, n_embd // 64), bias=bias, **extra)
+
+
+def _build(config: GPTConfig, state: dict[str, torch.Tensor], device, dtype) -> GPT:
+    with torch.device("meta"):
+        model = GPT(config)
+    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+    expected = set(model.state_dict())
+    missing, unexpected = expected - set(state), set(state) - expected
+    if missing or unexpected:
+        sample = sorted(missing)[:3] or sorted(unexpected)[:3]
+        raise ModelLoadError(f"checkpoint does not fit a GPT-2 of this shape ({len(missing)} missing, "
+                             f"{len(unexpected)} unexpected tensors, e.g. {', '.join(sample)})")
+    try:
+        model.load_state_dict(state, assign=True, strict=True)
+    except RuntimeError as exc:
+        raise ModelLoadError(f"checkpoint tensors have the wrong shapes: {str(exc).splitlines()[-1].strip()}") from None
+    if config.n_rows is None:
+        model.row_ids = model.id_rows = None
+    model.refresh_id_rows()
+    return model.to(device=device, dtype=dtype).eval()
+
+
+# -- file formats --------------------------------------------------------------------------------------
+
+
+def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            return {k: f.get_tensor(k) for k in f.keys()}, meta
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ModelLoadError(f"{path}: not a readable .safetensors file ({exc})") from None
+
+
+def _torch_load(path: Path) -> object:
+    """torch.load restricted to tensors and plain containers: a malicious pickle is refused."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=False)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise ModelLoadError(f"{path}: refused to load — the file holds objects other than tensors, "
+                             f"which could run code ({first[:120]})") from None
+    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+        raise ModelLoadError(f"{path}: not a readable PyTorch checkpoint ({str(exc).splitlines()[0][:160]})") from None
+
+
+def _load_own_dir(path: Path, device, dtype, name: str) -> LoadedModel:
+    meta = json.loads((path / "config.json").read_text())
+    config = GPTConfig.from_dict(meta["config"])
+    state, _ = _read_safetensors(path / "model.safetensors")
+    counts = state.pop("token_counts", None)
+    model = _build(config, _canonical_state(state, conv1d=False), device, dtype)
+    tokenizer = get_tokenizer(meta.get("tokenizer", "gpt2"))
+    return LoadedModel(model, tokenizer, name=name, source=str(path), token_counts=counts, meta=meta)
+
+
+def _dir_tokenizer(path: Path) -> Tokenizer:
+    vocab, merges = path / "vocab.json", path / "merges.txt"
+    if vocab.exists() and merges.exists():
+        tok = tokenizer_from_files(vocab, merges, name="gpt2")
+        reference = get_tokenizer("gpt2")
+        # The GPT-2 family all share OpenAI's vocabulary: reuse the verified encoding then.
+        if tok.encoding._mergeable_ranks == reference.encoding._mergeable_ranks:
+            return reference
+        return tokenizer_from_files(vocab, merges, name=f"{path.name}-bpe")
+    return get_tokenizer("gpt2")
+
+
+def _load_hf_dir(path: Path, device, dtype, name: str) -> LoadedModel:
+    try:
+        hf = json.loads((path / "config.json").read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelLoadError(f"{path / 'config.json'}: unreadable ({exc})") from None
+    if hf.get("model_type") not in (None, "gpt2"):
+        raise ModelLoadError(f"{path}: model_type {hf.get('model_type')!r} is not GPT-2")
+    if (path / "model.safetensors").exists():
+        state, _ = _read_safetensors(path / "model.safetensors")
+    elif (path / "pytorch_model.bin").exists():
+        state = _torch_load(path / "pytorch_model.bin")
+    else:
+        raise ModelLoadError(f"{path}: no model.safetensors or pytorch_model.bin in this directory")
+    config = GPTConfig.from_hf(hf)
+    model = _build(config, _canonical_state(state, conv1d=True), device, dtype)
+    return LoadedModel(model, _dir_tokenizer(path), name=name, source=str(path))
+
+
+def _load_safetensors_file(path: Path, device, dtype) -> LoadedModel:
+    state, meta = _read_safetensors(path)
+    counts = state.pop("token_counts", None)
+    if meta.get("format") == FORMAT:
+        config = GPTConfig.from_dict(json.loads(meta["config"]))
+        canonical = _canonical_state(state, conv1d=False)
+    else:
+        sibling = path.parent / "config.json"
+        n_head = json.loads(sibling.read_text()).get("n_head") if sibling.exists() else None
+        canonical = _canonical_state(state, conv1d=None)
+        config = _config_from_state(canonical, n_head=n_head)
+    model = _build(config, canonical, device, dtype)
+    return LoadedModel(model, get_tokenizer("gpt2"), name=path.name, source=str(path), token_counts=counts)
+
+
+def _load_torch_file(path: Path, device, dtype) -> LoadedModel:
+    payload = _torch_load(path)
+    if not isinstance(payload, dict):
+        raise ModelLoadError(f"{path}: expected a state dict or a nanoGPT checkpoint")
+    if "model" in payload and isinstance(payload["model"], dict):  # nanoGPT ckpt.pt
+        args = payload.get("model_args", {})
+        state = _canonical_state(payload["model"], conv1d=False)
+        config = _config_from_state(state, n_head=args.get("n_head"))
+        if "bias" in args and args["bias"] != config.bias:
+            raise ModelLoadError(f"{path}: model_args say bias={args['bias']} but the tensors disagree")
+    else:  # a bare state dict, as in pytorch_model.bin
+        state = _canonical_state(payload, conv1d=None)
+        config = _config_from_state(state)
+    model = _build(config, state, device, dtype)
+    return LoadedModel(model, get_tokenizer("gpt2"), name=path.name, source=str(path))
+
+
+def _hub_dir(repo_id: str) -> Path:
+    """A hub model's files: from the local Hugging Face cache, else downloaded into it."""
+    try:
+        from huggingface_hub import snapshot_download
+    except ImportError:
+        raise ModelLoadError("loading hub models needs huggingface_hub (pip install huggingface_hub)") from None
+    patterns = ["config.json", "model.safetensors", "vocab.json", "merges.txt"]
+    try:
+        return Path(snapshot_download(repo_id, allow_patterns=patterns, local_files_only=True))
+    except Exception:
+        pass
+    try:
+        return Path(snapshot_download(repo_id, allow_patterns=patterns))
+    except Exception as exc:
+        raise ModelLoadError(
+            f"{repo_id!r} is not in the Hugging Face cache and could not be downloaded "
+            f"({type(exc).__name__}); connect once to fetch it, or pass a local path"
+        ) from None
+
+
+def load_model(spec: str | None = None, device: str = "auto", dtype: str = "auto") -> LoadedModel:
+    """Load a model by name or path. None means the bundled model."""
+    dev = resolve_device(device)
+    dt = resolve_dtype(dtype, dev)
+    if dev.type == "cpu" and dt == torch.float16:
+        raise ModelLoadError("float16 is not supported on the CPU; use float32 or bfloat16")
+    if spec is None or spec == "bundled":
+        path = bundled_model_dir()
+        if path is None:
+            raise ModelLoadError("no bundled model in this installation; pass --model (a path, or gpt2 when online)")
+        return _load_own_dir(path, dev, dt, name="bundled")
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").exists():
+            raise ModelLoadError(f"{path}: no config.json — not a model directory")
+        try:
+            is_ours = json.loads((path / "config.json").read_text()).get("format") == FORMAT
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ModelLoadError(f"{path / 'config.json'}: unreadable ({exc})") from None
+        loader = _load_own_dir if is_ours else _load_hf_dir
+        return loader(path, dev, dt, name=path.name)
+    if path.is_file():
+        if path.suffix == ".safetensors":
+            return _load_safetensors_file(path, dev, dt)
+        if path.suffix in (".pt", ".bin", ".pth", ".ckpt"):
+            return _load_torch_file(path, dev, dt)
+        raise ModelLoadError(f"{path}: unknown checkpoint type (expected .safetensors, .bin, .pt or a directory)")
+    if spec in HUB_MODELS or (re.fullmatch(r"[\w.-]+/[\w.-]+", spec) and not spec.startswith((".", "/"))):
+        repo = spec if "/" in spec else f"openai-community/{spec}" if spec != "distilgpt2" else "distilbert/distilgpt2"
+        loaded = _load_hf_dir(_hub_dir(repo), dev, dt, name=spec)
+        loaded.source = f"hub:{repo}"
+        return loaded
+    raise ModelLoadError(f"{spec}: no such file or directory, and not a known model ({', '.join(HUB_MODELS)})")
+
+
+# -- saving ------------------------------------------------------------------------------------------
+
+
+def save_model(model: GPT, out: Path, meta: dict, dtype: torch.dtype = torch.float32,
+               token_counts: torch.Tensor | None = None) -> Path:
+    """Write model.safetensors and config.json in this project's format; return the directory."""
+    from safetensors.torch import save_file
+
+    out.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().to("cpu", dtype if v.is_floating_point() else v.dtype).contiguous()
+             for k, v in model.state_dict().items()}
+    if token_counts is not None:
+        state["token_counts"] = token_counts.to(torch.int64).contiguous()
+    config = model.config.to_dict()
+    config["dropout"] = 0.0  # inference
+    save_file(state, str(out / "model.safetensors"), metadata={"format": FORMAT, "config": json.dumps(config)})
+    (out / "config.json").write_text(json.dumps({"format": FORMAT, "config": config, **meta}, indent=2) + "\n")
+    return out

@@ -1,0 +1,78 @@
+"""Sampling: temperature, then top-k, then top-p, then a draw from a seeded generator.
+
+Pure functions of a logits vector, so the candidates panel can show exactly the distribution
+that generation samples from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """The knobs. temperature 0 = greedy, top_k 0 = off, top_p 1 = off."""
+
+    temperature: float = 1.0
+    top_k: int = 0
+    top_p: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.temperature < 0:
+            raise ValueError("temperature must be ≥ 0 (0 means greedy)")
+        if self.top_k < 0:
+            raise ValueError("top-k must be ≥ 0 (0 means off)")
+        if not 0 < self.top_p <= 1:
+            raise ValueError("top-p must be in (0, 1] (1 means off)")
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0
+
+
+def adjusted_probs(logits: torch.Tensor, params: SamplingParams) -> torch.Tensor:
+    """The distribution that sampling draws from, as probabilities over the vocabulary (V,).
+
+    Tokens cut by top-k or top-p get probability 0; the survivors are renormalised.
+    Greedy (temperature 0) puts all the mass on the arg-max (the lowest id on a tie).
+    """
+    logits = logits.float()
+    if params.greedy:
+        probs = torch.zeros_like(logits)
+        probs[logits.argmax()] = 1.0
+        return probs
+    scaled = logits / params.temperature
+    if params.top_k and params.top_k < scaled.numel():
+        # Keep the k highest. Taking top-k first also makes the top-p sort below cheap.
+        kth = torch.topk(scaled, params.top_k).values[-1]
+        scaled = scaled.masked_fill(scaled < kth, float("-inf"))
+    probs = scaled.softmax(-1)
+    if params.top_p < 1.0:
+        probs = _nucleus(probs, params.top_p)
+    return probs
+
+
+def _nucleus(probs: torch.Tensor, top_p: float) -> torch.Tensor:
+    """Keep the smallest set of most likely tokens whose mass reaches top_p, renormalised.
+
+    The token whose probability crosses top_p is kept.
+    """
+    live = int((probs > 0).sum())
+    sorted_probs, order = torch.topk(probs, live)  # only the surviving tokens need sorting
+    mass_before = sorted_probs.cumsum(0) - sorted_probs
+    keep = mass_before < top_p  # a token is kept while the mass before it is short of p
+    kept = torch.zeros_like(probs)
+    kept[order[keep]] = sorted_probs[keep]
+    return kept / kept.sum()
+
+
+def sample(logits: torch.Tensor, params: SamplingParams, generator: torch.Generator | None) -> tuple[int, float]:
+    """Draw one token id from logits (V,); return it with its probability under adjusted_probs."""
+    probs = adjusted_probs(logits, params)
+    if params.greedy:
+        token = int(probs.argmax())
+    else:
+        token = int(torch.multinomial(probs, 1, generator=generator))
+    return token, float(probs[token])

@@ -1,0 +1,76 @@
+"""Training data: a corpus tokenized once, a compact vocabulary, batches of windows."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gpt_tui.engine.tokenizer import ENDOFTEXT, Tokenizer
+
+
+def tokenize_file(path: Path, tokenizer: Tokenizer, cache_dir: Path | None = None) -> np.ndarray:
+    """A text file whose documents are separated by <|endoftext|> -> token ids (int32).
+
+    The ids are cached beside the text, keyed by its hash, so a resumed run starts at once.
+    """
+    raw = path.read_bytes()
+    digest = hashlib.sha256(raw).hexdigest()[:16]
+    cache = (cache_dir or path.parent) / f"{path.stem}.{tokenizer.name}.{digest}.npy"
+    if cache.exists():
+        return np.load(cache)
+    docs = raw.decode("utf-8").split(ENDOFTEXT)
+    eot = tokenizer.eot_id
+    ids: list[int] = []
+    for doc_ids in tokenizer.encoding.encode_ordinary_batch(docs):
+        ids.extend(doc_ids)
+        ids.append(eot)
+    arr = np.asarray(ids, dtype=np.int32)
+    np.save(cache, arr)
+    return arr
+
+
+@dataclass
+class Vocabulary:
+    """The token ids a corpus uses, in id order, with how often each occurs in training."""
+
+    ids: np.ndarray  # (R,) token id of each embedding row
+    counts: np.ndarray  # (R,) occurrences in the training split
+
+    @classmethod
+    def from_tokens(cls, train: np.ndarray, *others: np.ndarray, always: tuple[int, ...] = ()) -> "Vocabulary":
+        present = np.unique(np.concatenate([train, *others, np.asarray(always, dtype=np.int32)]))
+        counts = np.bincount(train, minlength=int(present.max()) + 1)[present]
+        return cls(ids=present.astype(np.int64), counts=counts.astype(np.int64))
+
+    def rows_of(self, ids: np.ndarray) -> np.ndarray:
+        """Token ids -> embedding rows (every id must be in the vocabulary)."""
+        return np.searchsorted(self.ids, ids).astype(np.int64)
+
+
+class Batches:
+    """Random windows of n_ctx + 1 tokens, drawn with a generator whose state can be saved."""
+
+    def __init__(self, rows: np.ndarray, n_ctx: int, batch_size: int, seed: int) -> None:
+        self.rows = torch.from_numpy(rows)
+        self.n_ctx = n_ctx
+        self.batch_size = batch_size
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def next(self) -> tuple[torch.Tensor, torch.Tensor]:
+        starts = torch.randint(0, len(self.rows) - self.n_ctx - 1, (self.batch_size,), generator=self.generator)
+        windows = torch.stack([self.rows[s : s + self.n_ctx + 1] for s in starts.tolist()])
+        return windows[:, :-1], windows[:, 1:]
+
+
+def eval_windows(rows: np.ndarray, n_ctx: int, batch_size: int, max_batches: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Fixed, non-overlapping validation windows (the same ones at every evaluation)."""
+    data = torch.from_numpy(rows)
+    n = min((len(data) - 1) // n_ctx, batch_size * max_batches)
+    # Spread the windows over the whole split so every source is measured.
+    starts = np.linspace(0, len(data) - n_ctx - 1, n).astype(np.int64)
+    windows = torch.stack([data[s : s + n_ctx + 1] for s in starts])
+    return [(w[:, :-1], w[:, 1:]) for w in windows.split(batch_size)]

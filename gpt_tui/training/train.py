@@ -1,0 +1,280 @@
+"""`gpt-tui train`: train a GPT-2-architecture model on a text corpus, resumable.
+
+AdamW with warm-up and cosine decay over a time or token budget, gradient clipping, bf16 autocast
+on CPU when it measures faster, evaluation on the held-out split at intervals, a checkpoint every
+few minutes and on Ctrl+C. The output directory is a model gpt-tui loads like any other.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import platform
+import time
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gpt_tui.engine.config import GPTConfig
+from gpt_tui.engine.gpt import GPT
+from gpt_tui.engine.tokenizer import get_tokenizer
+from gpt_tui.training.data import Batches, Vocabulary, eval_windows, tokenize_file
+
+STATE_FILE = "train_state.pt"
+
+
+@dataclass
+class TrainConfig:
+    corpus: str  # directory with train.txt and val.txt
+    out: str
+    n_layer: int = 6
+    n_head: int = 6
+    n_embd: int = 384
+    n_ctx: int = 256
+    dropout: float = 0.0
+    compact: bool = True  # embed only the ids the corpus uses (about 2x faster on a CPU)
+    batch_size: int = 16
+    lr: float = 1.5e-3
+    min_lr_ratio: float = 0.1
+    warmup_steps: int = 200
+    weight_decay: float = 0.1
+    grad_clip: float = 1.0
+    minutes: float | None = None  # time budget
+    tokens: int | None = None  # token budget (reproducible on a shared machine)
+    eval_every_minutes: float = 5.0
+    eval_batches: int = 24
+    checkpoint_minutes: float = 5.0
+    seed: int = 1337
+    device: str = "cpu"
+    precision: str = "auto"  # auto | fp32 | bf16
+    save_dtype: str = "bfloat16"
+    threads: int | None = None
+
+    def model_config(self, n_rows: int | None) -> GPTConfig:
+        return GPTConfig(vocab_size=50257, n_ctx=self.n_ctx, n_embd=self.n_embd, n_layer=self.n_layer,
+                         n_head=self.n_head, dropout=self.dropout, n_rows=n_rows)
+
+
+@dataclass
+class TrainState:
+    step: int = 0
+    tokens_seen: int = 0
+    seconds: float = 0.0  # training wall time, summed over resumed runs
+    precision: str = "fp32"
+    tokens_per_second: float = 0.0
+    curve: list[dict] = field(default_factory=list)  # {"step", "tokens", "minutes", "train_loss", "val_loss"}
+    finished: bool = False
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig, log=print) -> None:
+        if cfg.minutes is None and cfg.tokens is None:
+            raise ValueError("give a budget: --minutes and/or --tokens")
+        self.cfg = cfg
+        self.log = log
+        self.out = Path(cfg.out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        torch.manual_seed(cfg.seed)
+        self.tokenizer = get_tokenizer("gpt2")
+        corpus = Path(cfg.corpus)
+        train_ids = tokenize_file(corpus / "train.txt", self.tokenizer)
+        val_ids = tokenize_file(corpus / "val.txt", self.tokenizer)
+        self.vocab = Vocabulary.from_tokens(train_ids, val_ids, always=(self.tokenizer.eot_id,))
+        if cfg.compact:
+            train_rows, val_rows = self.vocab.rows_of(train_ids), self.vocab.rows_of(val_ids)
+            n_rows = len(self.vocab.ids)
+        else:
+            train_rows, val_rows, n_rows = train_ids.astype(np.int64), val_ids.astype(np.int64), None
+        self.n_train_tokens, self.n_val_tokens = len(train_ids), len(val_ids)
+        self.model_config = cfg.model_config(n_rows)
+        self.model = GPT(self.model_config)
+        self.model.init_weights(seed=cfg.seed)
+        if cfg.compact:
+            self.model.set_row_ids(torch.from_numpy(self.vocab.ids))
+        self.model.to(cfg.device)
+        self.batches = Batches(train_rows, cfg.n_ctx, cfg.batch_size, seed=cfg.seed)
+        self.val = eval_windows(val_rows, cfg.n_ctx, cfg.batch_size, cfg.eval_batches)
+        self.optimizer = self._optimizer()
+        self.state = TrainState()
+        if (self.out / STATE_FILE).exists():
+            self._resume()
+        else:
+            self.state.precision = self._choose_precision()
+
+    # -- set-up ------------------------------------------------------------------------------------
+
+    def _optimizer(self) -> torch.optim.AdamW:
+        decay = [p for p in self.model.parameters() if p.dim() >= 2]  # matrices and embeddings
+        no_decay = [p for p in self.model.parameters() if p.dim() < 2]  # biases and norm gains
+        groups = [{"params": decay, "weight_decay": self.cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+        return torch.optim.AdamW(groups, lr=self.cfg.lr, betas=(0.9, 0.95), fused=False)
+
+    def _autocast(self, precision: str):
+        if precision == "bf16":
+            return torch.autocast(device_type=torch.device(self.cfg.device).type, dtype=torch.bfloat16)
+        return nullcontext()
+
+    def _choose_precision(self) -> str:
+        """bf16 autocast if it is measurably faster here (it is ~2x on AVX-512 CPUs), else fp32."""
+        if self.cfg.precision != "auto":
+            return self.cfg.precision
+        probe = copy.deepcopy(self.model).train()
+        x, y = self.batches.next()
+        self.batches.generator.manual_seed(self.cfg.seed)  # the probe must not shift the data order
+        timings = {}
+        for precision in ("fp32", "bf16"):
+            times = []
+            for _ in range(3):
+                start = time.perf_counter()
+                with self._autocast(precision):
+                    loss = probe.training_loss(x.to(self.cfg.device), y.to(self.cfg.device))
+                loss.backward()
+                times.append(time.perf_counter() - start)
+            timings[precision] = min(times[1:])
+        choice = "bf16" if timings["bf16"] < 0.9 * timings["fp32"] else "fp32"
+        self.log(f"precision: fp32 {timings['fp32']*1e3:.0f} ms/step, bf16 {timings['bf16']*1e3:.0f} ms/step -> {choice}")
+        return choice
+
+    # -- checkpoints -------------------------------------------------------------------------------
+
+    def _save_state(self) -> None:
+        payload = {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "batch_rng": self.batches.generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "state": json.dumps(asdict(self.state)),
+            "config": json.dumps(asdict(self.cfg)),
+        }
+        tmp = self.out / (STATE_FILE + ".tmp")
+        torch.save(payload, tmp)
+        tmp.replace(self.out / STATE_FILE)  # atomic: an interrupted save never corrupts the last one
+
+    def _resume(self) -> None:
+        payload = torch.load(self.out / STATE_FILE, map_location=self.cfg.device, weights_only=True)
+        saved = json.loads(payload["config"])
+        for key in ("n_layer", "n_head", "n_embd", "n_ctx", "compact"):
+            if saved[key] != getattr(self.cfg, key):
+                raise ValueError(f"{self.out} holds a run with {key}={saved[key]}; use another --out")
+        self.model.load_state_dict(payload["model"])
+        self.model.refresh_id_rows()
+        self.optimizer.load_state_dict(payload["optimizer"])
+        self.batches.generator.set_state(payload["batch_rng"])
+        torch.set_rng_state(payload["torch_rng"])
+        self.state = TrainState(**json.loads(payload["state"]))
+        self.log(f"resumed at step {self.state.step}, {self.state.tokens_seen:,} tokens, "
+                 f"{self.state.seconds/60:.1f} min")
+
+    # -- the loop ----------------------------------------------------------------------------------
+
+    def progress(self) -> float:
+        """Fraction of the budget spent (the larger of time and tokens, when both are given)."""
+        parts = []
+        if self.cfg.minutes is not None:
+            parts.append(self.state.seconds / (60 * self.cfg.minutes))
+        if self.cfg.tokens is not None:
+            parts.append(self.state.tokens_seen / self.cfg.tokens)
+        return min(1.0, max(parts))
+
+    def learning_rate(self) -> float:
+        cfg = self.cfg
+        if self.state.step < cfg.warmup_steps:
+            return cfg.lr * (self.state.step + 1) / cfg.warmup_steps
+        floor = cfg.lr * cfg.min_lr_ratio
+        return floor + 0.5 * (cfg.lr - floor) * (1 + math.cos(math.pi * self.progress()))
+
+    @torch.no_grad()
+    def evaluate(self) -> float:
+        """Mean validation loss (nats/token) over the fixed held-out windows."""
+        self.model.eval()
+        total = 0.0
+        for x, y in self.val:
+            with self._autocast(self.state.precision):
+                total += float(self.model.training_loss(x.to(self.cfg.device), y.to(self.cfg.device)))
+        self.model.train()
+        return total / len(self.val)
+
+    def train(self, on_step=None) -> TrainState:
+        """Run until the budget is spent; Ctrl+C saves a checkpoint and re-raises."""
+        cfg, state = self.cfg, self.state
+        self.model.train()
+        tokens_per_step = cfg.batch_size * cfg.n_ctx
+        last_eval = last_save = state.seconds
+        recent: list[float] = []
+        try:
+            while self.progress() < 1.0:
+                started = time.perf_counter()
+                for group in self.optimizer.param_groups:
+                    group["lr"] = self.learning_rate()
+                x, y = self.batches.next()
+                with self._autocast(state.precision):
+                    loss = self.model.training_loss(x.to(cfg.device), y.to(cfg.device))
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+                self.optimizer.step()
+                self.optimizer.zero_grad(set_to_none=True)
+                state.step += 1
+                state.tokens_seen += tokens_per_step
+                elapsed = time.perf_counter() - started
+                state.seconds += elapsed
+                state.tokens_per_second = tokens_per_step / elapsed
+                recent.append(loss.item())
+                if on_step:
+                    on_step(self, recent[-1])
+                if state.seconds - last_eval >= 60 * cfg.eval_every_minutes:
+                    self._record(recent)
+                    recent, last_eval = [], state.seconds
+                if state.seconds - last_save >= 60 * cfg.checkpoint_minutes:
+                    self._save_state()
+                    last_save = state.seconds
+        except KeyboardInterrupt:
+            self._save_state()
+            self.log(f"interrupted: checkpoint saved at step {state.step}; run again to resume")
+            raise
+        self._record(recent)
+        state.finished = True
+        self._save_state()
+        return state
+
+    def _record(self, recent_losses: list[float]) -> None:
+        val = self.evaluate()
+        point = {
+            "step": self.state.step,
+            "tokens": self.state.tokens_seen,
+            "minutes": round(self.state.seconds / 60, 2),
+            "train_loss": round(float(np.mean(recent_losses)), 4) if recent_losses else None,
+            "val_loss": round(val, 4),
+        }
+        self.state.curve.append(point)
+        self.log(f"step {point['step']}: train {point['train_loss']}, val {point['val_loss']} "
+                 f"({point['minutes']} min, {point['tokens']:,} tokens)")
+
+    # -- export ------------------------------------------------------------------------------------
+
+    def export(self) -> Path:
+        """Write model.safetensors + config.json into the output directory (the loadable model)."""
+        from gpt_tui.engine.loading import save_model
+
+        meta = {
+            "name": self.out.name,
+            "tokenizer": "gpt2",
+            "training": {
+                "train_config": asdict(self.cfg),
+                "state": {k: v for k, v in asdict(self.state).items() if k != "curve"},
+                "curve": self.state.curve,
+                "train_tokens": self.n_train_tokens,
+                "val_tokens": self.n_val_tokens,
+                "distinct_ids": int(len(self.vocab.ids)),
+                "hardware": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads",
+                "torch": torch.__version__,
+            },
+        }
+        counts = torch.from_numpy(self.vocab.counts) if self.cfg.compact else None
+        return save_model(self.model, self.out, meta=meta, dtype=getattr(torch, self.cfg.save_dtype),
+                          token_counts=counts)
