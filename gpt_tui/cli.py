@@ -1,48 +1,562 @@
-"""gpt-tui's command line. Imports are lazy so that `tokenize` never imports torch."""
+"""gpt-tui's command line: the interactive session by default, a subcommand per panel.
+
+Imports are lazy so that `tokenize` never imports torch and `--help` is instant. Every command
+prints Rich output for people and, with --json, one JSON object for programs. Exit codes: 0 on
+success, 1 on runtime errors (one line on stderr), 2 on usage errors, 130 on Ctrl+C.
+"""
 
 from __future__ import annotations
 
+import functools
+import json
+import math
+import sys
+from typing import Annotated, Optional
+
 import typer
 
-app = typer.Typer(add_completion=False, no_args_is_help=False, help="See how a GPT works, from a terminal.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    help="See how a GPT works, from a terminal. With no command, opens the interactive session.",
+)
+
+ModelOpt = Annotated[Optional[str], typer.Option("--model", "-m", help="bundled model if omitted; a directory, "
+                     ".safetensors, .bin, nanoGPT ckpt.pt or gpt2 / gpt2-medium / gpt2-large / gpt2-xl / distilgpt2")]
+DeviceOpt = Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N | mps")]
+DtypeOpt = Annotated[str, typer.Option(help="auto | float32 | bfloat16 | float16 (auto: bf16 on CUDA, else fp32)")]
+TextArg = Annotated[Optional[str], typer.Argument(help="the text; read from stdin when omitted", show_default=False)]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print one JSON object")]
+BosOpt = Annotated[bool, typer.Option("--bos", help="prepend <|endoftext|> to the text")]
+SpecialOpt = Annotated[bool, typer.Option("--allow-special", help="treat <|endoftext|> typed in the text as the special token")]
+TempOpt = Annotated[float, typer.Option("--temperature", "-t", min=0.0, help="0 = greedy")]
+TopKOpt = Annotated[int, typer.Option("--top-k", "-k", min=0, help="0 = off")]
+TopPOpt = Annotated[float, typer.Option("--top-p", "-p", min=0.0, max=1.0, help="1 = off")]
+
+_debug = False
+
+
+class UsageError(Exception):
+    """A valid-looking command that asks for something that does not exist (exit 2)."""
+
+
+def _fail(message: str, code: int) -> None:
+    typer.echo(f"gpt-tui: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def handle_errors(func):
+    """Turn the engine's errors into one line on stderr and an exit code; no tracebacks."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        if _debug:
+            return func(*args, **kwargs)
+        from gpt_tui.engine.tokenizer import TokenizerError
+
+        try:
+            return func(*args, **kwargs)
+        except (typer.Exit, typer.Abort, typer.BadParameter):
+            raise
+        except KeyboardInterrupt:
+            _fail("interrupted", 130)
+        except UsageError as exc:
+            _fail(str(exc), 2)
+        except BrokenPipeError:
+            sys.stderr.close()  # the reader went away (`| head`); nothing to say
+            raise typer.Exit(0)
+        except (TokenizerError, ValueError, OSError) as exc:
+            _fail(str(exc) or type(exc).__name__, 1)
+        except Exception as exc:  # the engine's own errors, torch's out-of-memory, …
+            name = type(exc).__name__
+            known = name in ("ModelLoadError", "InputError", "OutOfMemoryError")
+            _fail(str(exc).splitlines()[0] if known else f"{name}: {str(exc).splitlines()[0] if str(exc) else ''}", 1)
+
+    return wrapper
+
+
+# -- helpers -----------------------------------------------------------------------------------------
+
+
+def read_text(text: str | None) -> str:
+    """The argument, else stdin (which must be UTF-8)."""
+    if text is not None:
+        return text
+    if sys.stdin is None or sys.stdin.isatty():
+        raise UsageError("no text given: pass it as an argument or pipe it on stdin")
+    data = sys.stdin.buffer.read()
+    try:
+        return data.decode("utf-8").removesuffix("\n")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"stdin is not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start})") from None
+
+
+def _console(stderr: bool = False):
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False)
+
+
+def _dump(obj) -> None:
+    """JSON out; NaN and infinities (absent tokens of a compact model) become null."""
+
+    def clean(value):
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [clean(v) for v in value]
+        return value
+
+    sys.stdout.write(json.dumps(clean(obj), ensure_ascii=False) + "\n")
+
+
+def _open(model, device, dtype):
+    from gpt_tui.engine.session import Session
+
+    return Session.open(model, device=device, dtype=dtype)
+
+
+def _note_dropped(dropped: int, n_ctx: int, as_json: bool) -> None:
+    if dropped and not as_json:
+        _console(stderr=True).print(f"[yellow]note:[/] the text is longer than the context window; "
+                                    f"kept the last {n_ctx} tokens ({dropped} dropped from the front)")
+
+
+def _show(text: str) -> str:
+    """A token made visible: spaces, newlines and tabs as glyphs."""
+    return text.replace(" ", "␣").replace("\n", "⏎").replace("\t", "→").replace("\r", "␍")
+
+
+def _sampling(temperature, top_k, top_p):
+    from gpt_tui.engine.sampling import SamplingParams
+
+    try:
+        return SamplingParams(temperature=temperature, top_k=top_k, top_p=top_p)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+# -- the interactive session ---------------------------------------------------------------------------
 
 
 @app.callback(invoke_without_command=True)
-def session(ctx: typer.Context) -> None:
-    """Open the interactive session when no subcommand is given."""
-    if ctx.invoked_subcommand is None:
-        typer.echo("the interactive session is not built yet", err=True)
+def session(
+    ctx: typer.Context,
+    model: ModelOpt = None,
+    device: DeviceOpt = "auto",
+    dtype: DtypeOpt = "auto",
+    no_mouse: Annotated[bool, typer.Option("--no-mouse", help="keyboard only; leave the mouse to the terminal")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="show tracebacks")] = False,
+) -> None:
+    """Open the interactive session when no command is given."""
+    global _debug
+    _debug = debug
+    if ctx.invoked_subcommand is not None:
+        return
+    from gpt_tui.app import run
+
+    run(model=model, device=device, dtype=dtype, mouse=not no_mouse)
+
+
+# -- tokenize ---------------------------------------------------------------------------------------------
 
 
 @app.command()
+@handle_errors
+def tokenize(
+    text: TextArg = None,
+    encoding: Annotated[Optional[str], typer.Option("--encoding", "-e",
+                        help="gpt2, cl100k_base, o200k_base… (default: the model's)")] = None,
+    model: ModelOpt = None,
+    ids: Annotated[bool, typer.Option("--ids", help="print only the ids")] = False,
+    allow_special: SpecialOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Cut text into tokens: each token's id, text, bytes and character span."""
+    from gpt_tui.engine.tokenizer import get_tokenizer, tokenizer_for_model
+
+    text = read_text(text)
+    tok = get_tokenizer(encoding) if encoding else tokenizer_for_model(model)
+    pieces = tok.tokenize(text, allow_special=allow_special)
+    if as_json:
+        _dump({
+            "encoding": tok.name, "n_tokens": len(pieces), "n_chars": len(text),
+            "tokens": [{"id": p.id, "text": p.text, "bytes": p.bytes.hex(), "start": p.start, "end": p.end}
+                       for p in pieces],
+        })
+        return
+    if ids:
+        typer.echo(" ".join(str(p.id) for p in pieces))
+        return
+    from rich.text import Text
+
+    console = _console()
+    chips = Text()
+    styles = ("black on #8ecae6", "black on #ffb703", "black on #b5e48c", "black on #f4acb7", "black on #cdb4db")
+    for i, p in enumerate(pieces):
+        chips.append(_show(p.text), style=styles[i % len(styles)] + (" italic" if p.is_partial else ""))
+        if not console.is_terminal:  # without colour, a bar marks where one token ends
+            chips.append("|")
+    console.print(chips)
+    console.print(f"[dim]{tok.name}: {len(pieces)} tokens, {len(text)} characters[/]")
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for col, just in (("#", "right"), ("id", "right"), ("text", "left"), ("bytes", "left"), ("chars", "left")):
+        table.add_column(col, justify=just)
+    for i, p in enumerate(pieces):
+        # Partial characters are already escapes; whole ones are quoted so spaces show.
+        table.add_row(str(i), str(p.id), p.text if p.is_partial else repr(p.text), p.bytes.hex(" "),
+                      f"{p.start}–{p.end}")
+    console.print(table)
+
+
+# -- next ---------------------------------------------------------------------------------------------------
+
+
+@app.command("next")
+@handle_errors
+def next_tokens(
+    text: TextArg = None,
+    top: Annotated[int, typer.Option("--top", "-n", min=1, help="how many candidates")] = 10,
+    temperature: TempOpt = 1.0,
+    top_k: TopKOpt = 0,
+    top_p: TopPOpt = 1.0,
+    model: ModelOpt = None, device: DeviceOpt = "auto", dtype: DtypeOpt = "auto",
+    bos: BosOpt = False, allow_special: SpecialOpt = False, as_json: JsonOpt = False,
+) -> None:
+    """The most likely next tokens, with logits, probabilities and what the knobs keep."""
+    text = read_text(text)
+    params = _sampling(temperature, top_k, top_p)
+    s = _open(model, device, dtype)
+    analysis = s.analyse(text, bos=bos, allow_special=allow_special, attention=False, residual=False)
+    candidates = s.candidates(analysis.last_logits, params, top=top)
+    kept, mass = s.survivors(analysis.last_logits, params)
+    if as_json:
+        _dump({
+            "model": s.name, "n_tokens": analysis.n_tokens, "dropped": analysis.dropped,
+            "temperature": temperature, "top_k": top_k, "top_p": top_p,
+            "survivors": kept, "kept_mass": mass,
+            "candidates": [{"id": c.id, "text": c.text, "logit": c.logit, "prob": c.prob,
+                            "adjusted_prob": c.adjusted_prob, "cum_prob": c.cum_prob} for c in candidates],
+        })
+        return
+    _note_dropped(analysis.dropped, s.n_ctx, as_json)
+    from rich.table import Table
+
+    table = Table(box=None, header_style="bold", title=f"after {analysis.n_tokens} tokens · {s.name}",
+                  title_justify="left", title_style="dim")
+    for col in ("#", "id", "token", "logit", "prob", "cum", "adjusted", ""):
+        table.add_column(col, justify="left" if col in ("token", "") else "right")
+    for rank, c in enumerate(candidates, 1):
+        style = "" if c.kept else "dim strike"
+        bar = "█" * round(c.adjusted_prob * 30) if c.kept else "cut"
+        table.add_row(str(rank), str(c.id), repr(c.text), f"{c.logit:.3f}", f"{c.prob:.2%}", f"{c.cum_prob:.2%}",
+                      f"{c.adjusted_prob:.2%}" if c.kept else "—", bar, style=style)
+    console = _console()
+    console.print(table)
+    console.print(f"[dim]T={temperature:g} top-k={top_k or 'off'} top-p={top_p:g}: {kept:,} tokens survive, "
+                  f"holding {mass:.2%} of the probability[/]")
+
+
+# -- attention ----------------------------------------------------------------------------------------------
+
+RAMP = " ░▒▓█"
+
+
+@app.command()
+@handle_errors
+def attention(
+    text: TextArg = None,
+    layer: Annotated[int, typer.Option("--layer", "-l", help="0-based layer")] = 0,
+    head: Annotated[int, typer.Option("--head", "-H", help="0-based head")] = 0,
+    model: ModelOpt = None, device: DeviceOpt = "auto", dtype: DtypeOpt = "auto",
+    bos: BosOpt = False, allow_special: SpecialOpt = False, as_json: JsonOpt = False,
+) -> None:
+    """One attention head's weights: rows are query tokens, columns the keys they look at."""
+    text = read_text(text)
+    s = _open(model, device, dtype)
+    cfg = s.config
+    if not 0 <= layer < cfg.n_layer:
+        raise UsageError(f"--layer {layer}: this model has {cfg.n_layer} layers (0–{cfg.n_layer - 1})")
+    if not 0 <= head < cfg.n_head:
+        raise UsageError(f"--head {head}: this model has {cfg.n_head} heads per layer (0–{cfg.n_head - 1})")
+    analysis = s.analyse(text, bos=bos, allow_special=allow_special, residual=False)
+    weights = analysis.attention[layer, head]  # (T, T)
+    if as_json:
+        _dump({"model": s.name, "layer": layer, "head": head, "dropped": analysis.dropped,
+               "tokens": [{"id": p.id, "text": p.text} for p in analysis.pieces],
+               "weights": weights.astype(float).tolist()})
+        return
+    _note_dropped(analysis.dropped, s.n_ctx, as_json)
+    from rich.table import Table
+
+    labels = [_show(p.text) for p in analysis.pieces]
+    width = max(len(x) for x in labels)
+    console = _console()
+    console.print(f"[bold]layer {layer}, head {head}[/] [dim]· rows = queries, columns = keys, "
+                  f"'{RAMP}' by weight, · = masked future[/]")
+    for q, label in enumerate(labels):
+        cells = "".join(
+            RAMP[min(len(RAMP) - 1, int(weights[q, k] * len(RAMP)))] * 2 if k <= q else " ·"
+            for k in range(len(labels))
+        )
+        console.print(f"{label:>{width}} {cells}")
+    table = Table(box=None, header_style="bold", title="strongest keys per query", title_justify="left")
+    table.add_column("query")
+    table.add_column("attends to")
+    for q, label in enumerate(labels):
+        top = analysis.attended(layer, head, q, top=3)
+        table.add_row(label, "  ".join(f"{labels[k]} {w:.1%}" for k, w in top))
+    console.print(table)
+
+
+# -- neighbours ---------------------------------------------------------------------------------------------
+
+
+def _print_neighbours(result, title: str) -> None:
+    from rich.table import Table
+
+    console = _console()
+    table = Table(box=None, header_style="bold", title=title, title_justify="left")
+    for col in ("#", "id", "token", "cosine", ""):
+        table.add_column(col, justify="left" if col in ("token", "") else "right")
+    for rank, n in enumerate(result.neighbours, 1):
+        table.add_row(str(rank), str(n.id), repr(n.text), f"{n.cosine:.3f}", "█" * max(0, round(n.cosine * 20)))
+    console.print(table)
+    if result.rare:
+        console.print("[yellow]note:[/] the query token was rare in training; its vector means little")
+    if result.min_count:
+        console.print(f"[dim]searched {result.searched:,} tokens seen at least {result.min_count} times in training[/]")
+
+
+def _neighbours(token, token_id, top, model, device, dtype, as_json):
+    s = _open(model, device, dtype)
+    if token_id is None:
+        if token is None:
+            raise UsageError("give a TOKEN (e.g. ' king' or king) or --id")
+        token_id = s.word_token(token)
+    result = s.neighbours(token_id, top=top)
+    if as_json:
+        _dump({"model": s.name, "token": {"id": token_id, "text": s.tokenizer.token_text(token_id)},
+               "rare": result.rare, "min_count": result.min_count,
+               "neighbours": [{"id": n.id, "text": n.text, "cosine": n.cosine} for n in result.neighbours]})
+        return
+    _print_neighbours(result, f"nearest to {result.query} (id {token_id}) in W_E · {s.name}")
+
+
+NeighbourToken = Annotated[Optional[str], typer.Argument(help="one token; a bare word is also tried with its leading space")]
+IdOpt = Annotated[Optional[int], typer.Option("--id", help="the token id instead of its text")]
+TopNOpt = Annotated[int, typer.Option("--top", "-n", min=1)]
+
+
+@app.command()
+@handle_errors
+def neighbours(token: NeighbourToken = None, token_id: IdOpt = None, top: TopNOpt = 10,
+               model: ModelOpt = None, device: DeviceOpt = "auto", dtype: DtypeOpt = "auto",
+               as_json: JsonOpt = False) -> None:
+    """Nearest tokens to a token in the embedding matrix W_E, by cosine similarity."""
+    _neighbours(token, token_id, top, model, device, dtype, as_json)
+
+
+@app.command("neighbors", hidden=True)
+@handle_errors
+def neighbors(token: NeighbourToken = None, token_id: IdOpt = None, top: TopNOpt = 10,
+              model: ModelOpt = None, device: DeviceOpt = "auto", dtype: DtypeOpt = "auto",
+              as_json: JsonOpt = False) -> None:
+    """Alias of neighbours."""
+    _neighbours(token, token_id, top, model, device, dtype, as_json)
+
+
+@app.command()
+@handle_errors
+def analogy(a: str, b: str, c: str, top: TopNOpt = 10,
+            model: ModelOpt = None, device: DeviceOpt = "auto", dtype: DtypeOpt = "auto",
+            as_json: JsonOpt = False) -> None:
+    """Vector arithmetic in W_E: the tokens nearest to A − B + C (king man woman → queen?)."""
+    s = _open(model, device, dtype)
+    result = s.analogy(a, b, c, top=top)
+    if as_json:
+        _dump({"model": s.name, "query": result.query, "rare": result.rare,
+               "neighbours": [{"id": n.id, "text": n.text, "cosine": n.cosine} for n in result.neighbours]})
+        return
+    _print_neighbours(result, f"nearest to {result.query} · {s.name}")
+
+
+# -- generate -------------------------------------------------------------------------------------------------
+
+
+@app.command()
+@handle_errors
+def generate(
+    text: TextArg = None,
+    max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", "-n", min=1)] = 50,
+    temperature: TempOpt = 1.0,
+    top_k: TopKOpt = 0,
+    top_p: TopPOpt = 1.0,
+    seed: Annotated[Optional[int], typer.Option(help="same seed, same text (random when omitted, and printed)")] = None,
+    stop_at_eot: Annotated[bool, typer.Option(help="stop at <|endoftext|>")] = True,
+    model: ModelOpt = None, device: DeviceOpt = "auto", dtype: DtypeOpt = "auto",
+    bos: BosOpt = False, allow_special: SpecialOpt = False, as_json: JsonOpt = False,
+) -> None:
+    """Continue the text token by token (KV cache), streamed; each token's probability with --json."""
+    text = read_text(text) if text is not None or not sys.stdin.isatty() else ""
+    params = _sampling(temperature, top_k, top_p)
+    s = _open(model, device, dtype)
+    if seed is None:
+        seed = s.new_seed()
+    enc = s.encode(text, bos=bos or not text, allow_special=allow_special, reserve=1)
+    tokens = []
+    console = _console()
+    stream = not as_json
+    if stream:
+        _note_dropped(enc.dropped, s.n_ctx, as_json)
+        console.print(text, style="dim", end="")
+    stopped = None
+    try:
+        for step in s.generate(enc.ids, params, max_new_tokens, seed=seed, stop_at_eot=stop_at_eot):
+            tokens.append(step)
+            if stream:
+                console.print(step.text if step.id != s.tokenizer.eot_id else "<|endoftext|>",
+                              style=_prob_style(step.prob), end="", markup=False)
+    except KeyboardInterrupt:
+        stopped = "interrupted"
+    completion = s.tokenizer.decode([t.id for t in tokens if t.id != s.tokenizer.eot_id])
+    if as_json:
+        result = {"model": s.name, "prompt": text, "completion": completion, "seed": seed,
+                  "temperature": temperature, "top_k": top_k, "top_p": top_p,
+                  "tokens": [{"id": t.id, "text": t.text, "prob": t.prob} for t in tokens]}
+        if stopped:
+            result["stopped"] = stopped
+        _dump(result)
+    else:
+        console.print()
+        err = _console(stderr=True)
+        err.print(f"[dim]{len(tokens)} tokens · seed {seed} · T={temperature:g} top-k={top_k or 'off'} "
+                  f"top-p={top_p:g}{' · interrupted' if stopped else ''}[/]")
+    if stopped:
+        raise typer.Exit(130)
+
+
+def _prob_style(prob: float) -> str:
+    """Shade a generated token by the probability it had: confident bright, surprising dim."""
+    if prob >= 0.5:
+        return "bold"
+    if prob >= 0.1:
+        return ""
+    return "dim"
+
+
+# -- score ------------------------------------------------------------------------------------------------------
+
+
+@app.command()
+@handle_errors
+def score(
+    text: TextArg = None,
+    model: ModelOpt = None, device: DeviceOpt = "auto", dtype: DtypeOpt = "auto",
+    bos: BosOpt = False, allow_special: SpecialOpt = False, as_json: JsonOpt = False,
+) -> None:
+    """How surprised the model is by each token, given the ones before it (log-probabilities)."""
+    text = read_text(text)
+    s = _open(model, device, dtype)
+    tokens, analysis = s.score(text, bos=bos)
+    scored = [t.logprob for t in tokens if t.logprob is not None]
+    mean = sum(scored) / len(scored) if scored else None
+    perplexity = math.exp(-mean) if mean is not None else None
+    if as_json:
+        _dump({"model": s.name, "dropped": analysis.dropped,
+               "tokens": [{"id": t.id, "text": t.text, "logprob": t.logprob} for t in tokens],
+               "mean_logprob": mean, "perplexity": perplexity})
+        return
+    _note_dropped(analysis.dropped, s.n_ctx, as_json)
+    from rich.table import Table
+
+    table = Table(box=None, header_style="bold")
+    for col in ("#", "id", "token", "logprob", "prob", ""):
+        table.add_column(col, justify="left" if col in ("token", "") else "right")
+    for i, t in enumerate(tokens):
+        if t.logprob is None:
+            table.add_row(str(i), str(t.id), repr(t.text), "—", "—", "[dim](nothing before it)[/]")
+        else:
+            p = math.exp(t.logprob)
+            table.add_row(str(i), str(t.id), repr(t.text), f"{t.logprob:.3f}", f"{p:.2%}",
+                          "█" * round(min(1.0, -t.logprob / 15) * 20))
+    console = _console()
+    console.print(table)
+    if mean is None:
+        console.print("[dim]a single token: nothing to score (use --bos to score it after <|endoftext|>)[/]")
+    else:
+        console.print(f"mean log-prob {mean:.4f} nats/token · perplexity {perplexity:.2f}")
+
+
+# -- info --------------------------------------------------------------------------------------------------------
+
+
+@app.command()
+@handle_errors
+def info(model: ModelOpt = None, device: DeviceOpt = "auto", dtype: DtypeOpt = "auto",
+         as_json: JsonOpt = False) -> None:
+    """The model card: architecture, parameters per matrix, device, dtype and memory."""
+    s = _open(model, device, dtype)
+    data = s.info()
+    meta = s.loaded.meta
+    if meta.get("description"):
+        data["description"] = meta["description"]
+    if as_json:
+        _dump(data)
+        return
+    from rich.table import Table
+
+    console = _console()
+    console.print(f"[bold]{data['model']}[/] [dim]({data['source']})[/]")
+    if data.get("description"):
+        console.print(data["description"])
+    console.print(f"{data['n_layer']} layers · {data['n_head']} heads of {data['head_dim']} · d_model {data['n_embd']}"
+                  f" · context {data['n_ctx']} · vocabulary {data['vocab_size']:,} ({data['tokenizer']})")
+    table = Table(box=None, header_style="bold")
+    for col in ("matrix", "shape", "parameters", "× layers"):
+        table.add_column(col, justify="left" if col in ("matrix", "shape") else "right")
+    for m in data["matrices"]:
+        table.add_row(m["name"], m["shape"], f"{m['count']:,}", f"{m['total']:,}")
+    console.print(table)
+    console.print(f"total {data['parameters']:,} parameters · {data['device']} · {data['dtype']} · "
+                  f"{data['weight_bytes'] / 2**20:,.1f} MiB of weights")
+
+
+# -- train ---------------------------------------------------------------------------------------------------------
+
+
+@app.command()
+@handle_errors
 def train(
-    corpus: str = typer.Option("data/corpus", help="directory with train.txt and val.txt"),
-    out: str = typer.Option("runs/bundled", help="output directory (resumes if it holds a checkpoint)"),
-    minutes: float = typer.Option(None, help="time budget in minutes"),
-    tokens: int = typer.Option(None, help="token budget (reproducible on a shared machine)"),
-    n_layer: int = typer.Option(6), n_head: int = typer.Option(6), n_embd: int = typer.Option(384),
-    n_ctx: int = typer.Option(256), dropout: float = typer.Option(0.0),
-    batch_size: int = typer.Option(16), lr: float = typer.Option(1.5e-3), warmup_steps: int = typer.Option(200),
-    compact: bool = typer.Option(True, help="embed only the token ids the corpus uses"),
-    eval_every: float = typer.Option(5.0, help="minutes between validation runs"),
-    seed: int = typer.Option(1337), device: str = typer.Option("cpu"),
-    precision: str = typer.Option("auto", help="auto | fp32 | bf16 (autocast)"),
-    threads: int = typer.Option(None, help="CPU threads for PyTorch"),
+    corpus: Annotated[str, typer.Option(help="directory with train.txt and val.txt")] = "data/corpus",
+    out: Annotated[str, typer.Option(help="output directory (resumes if it holds a checkpoint)")] = "runs/model",
+    minutes: Annotated[Optional[float], typer.Option(help="time budget")] = None,
+    tokens: Annotated[Optional[int], typer.Option(help="token budget (reproducible on a shared machine)")] = None,
+    n_layer: int = 6, n_head: int = 6, n_embd: int = 384, n_ctx: int = 256, dropout: float = 0.0,
+    batch_size: int = 16, lr: float = 1.5e-3, warmup_steps: int = 200,
+    compact: Annotated[bool, typer.Option(help="embed only the token ids the corpus uses")] = True,
+    eval_every: Annotated[float, typer.Option(help="minutes between validation runs")] = 5.0,
+    seed: int = 1337,
+    device: Annotated[str, typer.Option(help="cpu | cuda | cuda:N | mps")] = "cpu",
+    precision: Annotated[str, typer.Option(help="auto | fp32 | bf16 (autocast; auto measures)")] = "auto",
+    threads: Annotated[Optional[int], typer.Option(help="CPU threads for PyTorch")] = None,
 ) -> None:
     """Train a GPT-2-architecture model on a text corpus (Ctrl+C saves; run again to resume)."""
     from gpt_tui.training.run import run_training
     from gpt_tui.training.train import TrainConfig
 
     if minutes is None and tokens is None:
-        raise typer.BadParameter("give a budget: --minutes and/or --tokens")
+        raise UsageError("give a budget: --minutes and/or --tokens")
     cfg = TrainConfig(corpus=corpus, out=out, n_layer=n_layer, n_head=n_head, n_embd=n_embd, n_ctx=n_ctx,
                       dropout=dropout, compact=compact, batch_size=batch_size, lr=lr, warmup_steps=warmup_steps,
                       minutes=minutes, tokens=tokens, eval_every_minutes=eval_every, seed=seed, device=device,
                       precision=precision, threads=threads)
-    try:
-        run_training(cfg)
-    except KeyboardInterrupt:
-        raise typer.Exit(130)
+    run_training(cfg)
 
 
 def main() -> None:

@@ -17,7 +17,7 @@ import torch
 
 from .config import PRESETS, GPTConfig
 from .gpt import GPT
-from .tokenizer import Tokenizer, get_tokenizer, tokenizer_from_files
+from .tokenizer import Tokenizer, get_tokenizer, tokenizer_from_dir
 
 HUB_MODELS = tuple(PRESETS)
 FORMAT = "gpt-tui"  # marks checkpoints this project wrote (nn.Linear layout, our key names)
@@ -201,14 +201,8 @@ def _load_own_dir(path: Path, device, dtype, name: str) -> LoadedModel:
 
 
 def _dir_tokenizer(path: Path) -> Tokenizer:
-    vocab, merges = path / "vocab.json", path / "merges.txt"
-    if vocab.exists() and merges.exists():
-        tok = tokenizer_from_files(vocab, merges, name="gpt2")
-        reference = get_tokenizer("gpt2")
-        # The GPT-2 family all share OpenAI's vocabulary: reuse the verified encoding then.
-        if tok.encoding._mergeable_ranks == reference.encoding._mergeable_ranks:
-            return reference
-        return tokenizer_from_files(vocab, merges, name=f"{path.name}-bpe")
+    if (path / "vocab.json").exists() and (path / "merges.txt").exists():
+        return tokenizer_from_dir(path)
     return get_tokenizer("gpt2")
 
 

@@ -263,3 +263,28 @@ def tokenizer_from_files(vocab_json: Path, merges_txt: Path, name: str = "model"
     special = {ENDOFTEXT: eot} if eot is not None else {}
     return Tokenizer(tiktoken.Encoding(name=name, pat_str=GPT2_PATTERN, mergeable_ranks=ranks,
                                        special_tokens=special))
+
+
+
+def tokenizer_from_dir(path: Path) -> Tokenizer:
+    """A model directory's own vocab.json/merges.txt (the verified gpt2 encoding when they match it)."""
+    tok = tokenizer_from_files(path / "vocab.json", path / "merges.txt", name=f"{path.name}-bpe")
+    reference = get_tokenizer("gpt2")
+    # The GPT-2 family all share OpenAI's vocabulary: reuse the hash-checked encoding then.
+    return reference if tok.encoding._mergeable_ranks == reference.encoding._mergeable_ranks else tok
+
+
+def tokenizer_for_model(spec: str | None) -> Tokenizer:
+    """The tokenizer a model would use, found without loading the model (or importing torch)."""
+    path = Path(spec).expanduser() if spec else None
+    if path is not None and path.is_dir():
+        if (path / "vocab.json").exists() and (path / "merges.txt").exists():
+            return tokenizer_from_dir(path)
+        config = path / "config.json"
+        try:
+            name = json.loads(config.read_text()).get("tokenizer") if config.exists() else None
+        except (OSError, json.JSONDecodeError) as exc:
+            raise TokenizerError(f"{config}: unreadable ({exc})") from None
+        return get_tokenizer(name if isinstance(name, str) else "gpt2")
+    # The bundled model, lone checkpoint files and the hub's GPT-2 family all use gpt2.
+    return get_tokenizer("gpt2")

@@ -449,9 +449,11 @@ def read_r_lazyload(rdb: Path, rdx: Path) -> dict[str, Any]:
 # SWORD zText modules
 # ---------------------------------------------------------------------------
 
-_BOOK_DIV = re.compile(r'<div\b[^>]*\btype="book"[^>]*>')
+# Structure markers in OSIS text: book start/end divs and chapter starts.
+_OSIS_MARKER = re.compile(r'<div\b[^>]*\btype="book"[^>]*>|<chapter\b[^>]*\bsID="[^"]*"[^>]*>')
 _OSIS_ID = re.compile(r'\bosisID="([^"]+)"')
-_CHAPTER_START = re.compile(r'<chapter\b[^>]*\bsID="[^"]*"[^>]*>')
+_CHAPTER_N = re.compile(r'\bn="(\d+)"')
+_START_ID = re.compile(r'\bsID="')  # milestone start; the end has eID
 
 
 def _read_ztext_testament(module: Path, testament: str) -> Iterator[str]:
@@ -480,10 +482,11 @@ def read_sword_ztext(module: Path) -> list[tuple[str, int, int, str]]:
     """Read a SWORD zText Bible module as (book, chapter, verse, markup) tuples.
 
     Book and chapter come from the OSIS markers in the text itself
-    (``<div type="book" osisID=…>``, ``<chapter sID=…>``), so no versification
-    table is needed.  Verse slots count from 1 after each chapter marker; book
-    introductions are chapter 0, chapter headings verse 0.  Text before the
-    first book (module header, preface) has book "".
+    (``<div type="book" sID=… osisID=…>``, ``<chapter n=… sID=…>``), so no
+    versification table is needed; a slot holding several markers is split at
+    them.  Verses count the slots after each chapter marker; book introductions
+    are chapter 0, chapter headings verse 0.  Text outside any book (module
+    header, preface, back matter such as a glossary) has book "".
     """
     out: list[tuple[str, int, int, str]] = []
     for testament in ("ot", "nt"):
@@ -491,20 +494,25 @@ def read_sword_ztext(module: Path) -> list[tuple[str, int, int, str]]:
             continue
         book, chapter, verse = "", 0, 0
         for text in _read_ztext_testament(module, testament):
-            book_div = _BOOK_DIV.search(text)
-            if book_div:
-                # A book intro can also carry the end of the previous front matter.
-                if text[:book_div.start()].strip():
-                    out.append((book, chapter, verse, text[:book_div.start()]))
-                book, chapter, verse = _OSIS_ID.search(book_div.group(0)).group(1), 0, 0
-                text = text[book_div.start():]
-            elif _CHAPTER_START.search(text):
-                chapter += 1
-                verse = 0
-            else:
-                verse += 1
-            if text:
-                out.append((book, chapter, verse, text))
+            if not text:
+                verse += 1  # an empty slot is still a verse position
+                continue
+            markers = list(_OSIS_MARKER.finditer(text))
+            if not markers or markers[0].start() > 0:
+                verse += 1  # the slot starts with verse text
+            cuts = [m.start() for m in markers] + [len(text)]
+            head = text[:cuts[0]]
+            if head.strip():
+                out.append((book, chapter, verse, head))
+            for marker, end in zip(markers, cuts[1:]):
+                tag = marker.group(0)
+                if tag.startswith("<chapter"):
+                    chapter, verse = int(_CHAPTER_N.search(tag).group(1)), 0
+                elif _START_ID.search(tag):  # a book starts
+                    book, chapter, verse = _OSIS_ID.search(tag).group(1), 0, 0
+                else:  # a book ends: what follows is back matter
+                    book, chapter, verse = "", 0, 0
+                out.append((book, chapter, verse, text[marker.start():end]))
     return out
 
 
@@ -517,10 +525,12 @@ _ANY_TAG = re.compile(r"<[^>]*>")
 
 def osis_to_text(markup: str) -> str:
     """Plain text from OSIS verse markup: notes and headings dropped, tags removed."""
-    text = _OSIS_NOTE.sub("", markup)
+    text = _OSIS_NOTE.sub("\x00", markup)  # remember where footnotes were
     text = _OSIS_EDITORIAL.sub(" ", text)
     text = _OSIS_BLOCK_TAG.sub(" ", text)  # block boundaries become spaces
     text = _ANY_TAG.sub("", text)          # inline tags (<w>, <q>, …) vanish without a space
+    # A footnote sat between a word and what follows: a space, unless punctuation follows.
+    text = re.sub("\\s*\x00[\\s\x00]*(?=[,.;:!?)\\]’”])", "", text).replace("\x00", " ")
     text = html.unescape(text)
     return " ".join(text.split())
 
@@ -596,6 +606,8 @@ _GUTENBERG_END = re.compile(r"^(?:\*\*\*\s*END OF (?:THE|THIS) PROJECT GUTENBERG
                             re.M | re.I)
 _UNDERSCORE_ITALICS = re.compile(r"(?<![\w_])_([^_\n]+(?:\n[^_\n]+)?)_(?![\w_])")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_RULE_LINE = re.compile(r"^[ \t]*([-_=*~])\1{4,}[ \t]*$", re.M)  # a drawn line, not text
+_ENTITY = re.compile(r"&(?:[A-Za-z]+|#\d+|#x[0-9A-Fa-f]+);")
 
 
 def strip_gutenberg(text: str) -> str:
@@ -610,10 +622,14 @@ def strip_gutenberg(text: str) -> str:
 
 
 def clean_text(text: str) -> str:
-    """Normalise line endings and whitespace; drop _italic_ markers and control chars."""
+    """Normalise line endings and whitespace; drop _italic_ markers, drawn lines and
+    control characters; decode HTML entities."""
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\t", "    ")
     text = unicodedata.normalize("NFC", text)
     text = _CONTROL.sub("", text)
+    text = _RULE_LINE.sub("", text)
+    # Only well-formed entities: "&c." must survive.
+    text = _ENTITY.sub(lambda m: html.unescape(m.group(0)), text)
     text = _UNDERSCORE_ITALICS.sub(r"\1", text)
     text = "\n".join(line.rstrip() for line in text.split("\n"))
     text = re.sub(r"\n{3,}", "\n\n", text)
@@ -708,6 +724,11 @@ def build_shakespeare(cache: Path) -> Source:
     )
 
 
+# The Greek Daniel and Esther repeat the Hebrew books with additions (and the
+# module files Greek Daniel's chapters into its introduction): leave them out.
+BIBLE_SKIP_BOOKS = {"DanGr", "EsthGr"}
+
+
 def build_bible(cache: Path) -> Source:
     """The World English Bible (with Deuterocanon), from the SWORD module engWEB2015eb."""
     root, version = fetch_deb("sword-text-web", cache)
@@ -716,8 +737,8 @@ def build_bible(cache: Path) -> Source:
     titles: dict[str, str] = {}
     chapters: dict[str, dict[int, list[str]]] = {}
     for book, chapter, _verse, markup in verses:
-        if not book:
-            continue  # module header and the translators' preface
+        if not book or book in BIBLE_SKIP_BOOKS:
+            continue  # module header, preface, glossary; duplicated books
         if chapter == 0:
             titles.setdefault(book, osis_main_title(markup))
             continue
@@ -738,9 +759,10 @@ def build_bible(cache: Path) -> Source:
         licence="public domain",
         licence_note="The World English Bible is in the public domain. 'World English Bible' "
                      "is a trademark of eBible.org: a changed text must not be called the World "
-                     "English Bible. This text is changed (footnotes, section headings, verse "
-                     "numbers and markup removed; one paragraph per chapter), so it is only "
-                     "'derived from' it.",
+                     "English Bible. This text is changed (footnotes, section headings, book "
+                     "introductions, preface, glossary, verse numbers and markup removed; Greek "
+                     "Daniel and Greek Esther left out; one paragraph per chapter), so it is "
+                     "only 'derived from' it.",
         documents=documents,
     )
 
@@ -763,8 +785,13 @@ def build_devil(cache: Path) -> Source:
     root, version = fetch_deb("dict-devil", cache)
     entries = read_dictd(root / "usr/share/dictd/devil.index",
                          root / "usr/share/dictd/devil.dict.dz")
-    paras = [_devil_entry(text) for headword, text in entries
-             if not headword.startswith(("00database", "00-database"))]
+    paras = []
+    for headword, text in entries:
+        if headword.startswith(("00database", "00-database")):
+            continue
+        entry = _devil_entry(text)
+        if entry and entry not in paras:  # a few entries occur twice in the data
+            paras.append(entry)
     return Source(
         name="The Devil's Dictionary (Ambrose Bierce)",
         package="dict-devil (Debian)",
@@ -773,8 +800,9 @@ def build_devil(cache: Path) -> Source:
                       "of the 1911 text",
         licence="public domain",
         licence_note="Copyright 1911, expired. dictd metadata entries (00-database-*, "
-                     "including the edition's preface) dropped; prose unwrapped.",
-        documents=[Document("devils_dictionary", [p for p in paras if p])],
+                     "including the edition's preface) and duplicate entries dropped; prose "
+                     "unwrapped.",
+        documents=[Document("devils_dictionary", paras)],
     )
 
 

@@ -22,6 +22,7 @@ import torch
 from gpt_tui.engine.config import GPTConfig
 from gpt_tui.engine.gpt import GPT
 from gpt_tui.engine.tokenizer import get_tokenizer
+from gpt_tui.training.memory import keep_freed_memory
 from gpt_tui.training.data import Batches, Vocabulary, eval_windows, tokenize_file
 
 STATE_FILE = "train_state.pt"
@@ -80,6 +81,7 @@ class Trainer:
         self.out.mkdir(parents=True, exist_ok=True)
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
+        keep_freed_memory()
         torch.manual_seed(cfg.seed)
         self.tokenizer = get_tokenizer("gpt2")
         corpus = Path(cfg.corpus)

@@ -1,0 +1,102 @@
+"""Messages between the workers, the panels and the screen ("attributes down, messages up")."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from textual.message import Message
+
+
+@dataclass
+class _Msg(Message):
+    def __post_init__(self) -> None:
+        super().__init__()
+
+
+@dataclass
+class ModelLoaded(_Msg):
+    """A model finished loading in the load worker."""
+
+    session: Any  # gpt_tui.engine.session.Session
+    encodings: list[str] = field(default_factory=list)  # other encodings available offline
+
+
+@dataclass
+class ModelFailed(_Msg):
+    """A model could not be loaded; message is one line."""
+
+    spec: str | None
+    message: str
+
+
+@dataclass
+class AnalysisReady(_Msg):
+    """One forward pass done. Stale request ids are dropped by the screen."""
+
+    request_id: int
+    analysis: Any  # gpt_tui.engine.analysis.Analysis
+    encodings: dict[str, tuple] = field(default_factory=dict)  # other encoding name -> pieces
+
+
+@dataclass
+class AnalysisFailed(_Msg):
+    request_id: int
+    message: str
+
+
+@dataclass
+class NeighboursReady(_Msg):
+    request_id: int
+    neighbours: Any  # gpt_tui.engine.analysis.Neighbours
+    analogy: bool = False
+
+
+@dataclass
+class NeighboursFailed(_Msg):
+    request_id: int
+    message: str
+
+
+@dataclass
+class GenerationStep(_Msg):
+    """One token of a generation run."""
+
+    run_id: int
+    token: Any  # gpt_tui.engine.session.GeneratedToken
+    step: bool = False  # came from step mode (carries the logits it was drawn from)
+
+
+@dataclass
+class GenerationDone(_Msg):
+    run_id: int
+    cancelled: bool = False
+    error: str | None = None
+
+
+@dataclass
+class TokenSelected(_Msg):
+    """A panel asks to select the token at this position (None = follow the last token)."""
+
+    index: int | None
+
+
+@dataclass
+class CandidatePicked(_Msg):
+    """Append this token's text to the prompt."""
+
+    text: str
+
+
+@dataclass
+class KnobChanged(_Msg):
+    """A knob was edited in the generation panel: name in temp/topk/topp/max/seed."""
+
+    name: str
+    value: str
+
+
+@dataclass
+class HeadPicked(_Msg):
+    layer: int
+    head: int
