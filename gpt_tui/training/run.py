@@ -28,12 +28,14 @@ def run_training(cfg: TrainConfig, console: Console | None = None) -> Path:
                 stats = f"loss {loss:.3f}" + (f" val {last_val:.3f}" if last_val else "")
                 stats += f" {t.state.tokens_per_second:,.0f} tok/s step {t.state.step}"
                 progress.update(task, completed=t.progress(), stats=stats)
+                if not console.is_terminal and t.state.step % 50 == 0:
+                    console.log(f"{t.progress():.1%} {stats}")  # a bar does not redraw in a log file
 
         trainer.train(on_step=on_step)
     out = trainer.export()
     console.log(f"saved {out / 'model.safetensors'}")
     from gpt_tui.training.card import write_model_card
 
-    card = write_model_card(out, console=console)
+    card = write_model_card(out, corpus=Path(cfg.corpus), console=console)
     console.log(f"wrote {card}")
     return out
