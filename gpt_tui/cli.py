@@ -122,7 +122,7 @@ def _open(model, device, dtype):
 def _note_dropped(dropped: int, n_ctx: int, as_json: bool) -> None:
     if dropped and not as_json:
         _console(stderr=True).print(f"[yellow]note:[/] the text is longer than the context window; "
-                                    f"kept the last {n_ctx} tokens ({dropped} dropped from the front)")
+                                    f"kept the last {n_ctx} tokens ({dropped} dropped from the front)", soft_wrap=True)
 
 
 def _show(text: str) -> str:
