@@ -1,0 +1,51 @@
+"""The model shipped in model/: present, loadable offline, deterministic, described honestly."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from gpt_tui.engine.loading import bundled_model_dir, load_model
+from gpt_tui.engine.sampling import SamplingParams
+from gpt_tui.engine.session import Session
+
+
+@pytest.fixture(scope="module")
+def bundled():
+    path = bundled_model_dir()
+    assert path is not None, "model/model.safetensors and model/config.json must be committed"
+    return Session(load_model(None, device="cpu", dtype="float32"))
+
+
+def test_bundled_model_is_small_enough_to_ship():
+    path = bundled_model_dir()
+    assert (path / "model.safetensors").stat().st_size <= 64 * 2**20
+    card = (path / "MODEL_CARD.md").read_text()
+    meta = json.loads((path / "config.json").read_text())
+    best = min(p["val_loss"] for p in meta["training"]["curve"])
+    assert f"{best}" in card  # the card shows the loss curve of this very checkpoint
+
+
+def test_bundled_model_generates_the_same_text_for_the_same_seed(bundled):
+    ids = bundled.encode("Once upon a time").ids
+    params = SamplingParams(temperature=0.8, top_k=40)
+    first = "".join(t.text for t in bundled.generate(ids, params, 24, seed=1))
+    second = "".join(t.text for t in bundled.generate(ids, params, 24, seed=1))
+    assert first == second and len(first) > 24
+
+
+def test_bundled_model_accepts_any_gpt2_token(bundled):
+    """Ids the corpus never had are accepted as input and never predicted."""
+    analysis = bundled.analyse("草莓 strawberry SolidGoldMagikarp")
+    assert analysis.n_tokens > 3
+    probs = analysis.top_probs(analysis.n_tokens - 1)
+    assert probs.sum() <= 1.0 + 1e-5 and probs[0] > 0
+
+
+def test_bundled_neighbours_are_meaningful(bundled):
+    """The card's claim, checked: " he" sits among pronouns, " three" among numbers."""
+    he = {n.text for n in bundled.neighbours(bundled.word_token(" he"), top=8).neighbours}
+    three = {n.text for n in bundled.neighbours(bundled.word_token(" three"), top=8).neighbours}
+    assert len(he & {" she", " they", " we", " I", " it", " you", " He", " She"}) >= 2, he
+    assert len(three & {" two", " four", " five", " six", " seven", " ten", " eight", " nine", " twelve"}) >= 2, three
