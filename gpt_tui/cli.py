@@ -542,7 +542,7 @@ def train(
     compact: Annotated[bool, typer.Option(help="embed only the token ids the corpus uses")] = True,
     eval_every: Annotated[float, typer.Option(help="minutes between validation runs")] = 5.0,
     seed: int = 1337,
-    device: Annotated[str, typer.Option(help="cpu | cuda | cuda:N | mps")] = "cpu",
+    device: DeviceOpt = "auto",
     precision: Annotated[str, typer.Option(help="auto | fp32 | bf16 (autocast; auto measures)")] = "auto",
     threads: Annotated[Optional[int], typer.Option(help="CPU threads for PyTorch")] = None,
 ) -> None:

@@ -21,6 +21,7 @@ import torch
 
 from gpt_tui.engine.config import GPTConfig
 from gpt_tui.engine.gpt import GPT
+from gpt_tui.engine.loading import resolve_device
 from gpt_tui.engine.tokenizer import get_tokenizer
 from gpt_tui.training.memory import keep_freed_memory
 from gpt_tui.training.data import Batches, Vocabulary, eval_windows, tokenize_file
@@ -50,7 +51,7 @@ class TrainConfig:
     eval_batches: int = 24
     checkpoint_minutes: float = 5.0
     seed: int = 1337
-    device: str = "cpu"
+    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
     precision: str = "auto"  # auto | fp32 | bf16
     save_dtype: str = "bfloat16"
     threads: int | None = None
@@ -83,6 +84,7 @@ class Trainer:
             torch.set_num_threads(cfg.threads)
         keep_freed_memory()
         torch.manual_seed(cfg.seed)
+        self.device = resolve_device(cfg.device)
         self.tokenizer = get_tokenizer("gpt2")
         corpus = Path(cfg.corpus)
         train_ids = tokenize_file(corpus / "train.txt", self.tokenizer)
@@ -99,7 +101,7 @@ class Trainer:
         self.model.init_weights(seed=cfg.seed)
         if cfg.compact:
             self.model.set_row_ids(torch.from_numpy(self.vocab.ids))
-        self.model.to(cfg.device)
+        self.model.to(self.device)
         self.batches = Batches(train_rows, cfg.n_ctx, cfg.batch_size, seed=cfg.seed)
         self.val = eval_windows(val_rows, cfg.n_ctx, cfg.batch_size, cfg.eval_batches)
         self.optimizer = self._optimizer()
@@ -119,7 +121,7 @@ class Trainer:
 
     def _autocast(self, precision: str):
         if precision == "bf16":
-            return torch.autocast(device_type=torch.device(self.cfg.device).type, dtype=torch.bfloat16)
+            return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
         return nullcontext()
 
     def _choose_precision(self) -> str:
@@ -135,7 +137,7 @@ class Trainer:
             for _ in range(3):
                 start = time.perf_counter()
                 with self._autocast(precision):
-                    loss = probe.training_loss(x.to(self.cfg.device), y.to(self.cfg.device))
+                    loss = probe.training_loss(x.to(self.device), y.to(self.device))
                 loss.backward()
                 times.append(time.perf_counter() - start)
             timings[precision] = min(times[1:])
@@ -159,7 +161,7 @@ class Trainer:
         tmp.replace(self.out / STATE_FILE)  # atomic: an interrupted save never corrupts the last one
 
     def _resume(self) -> None:
-        payload = torch.load(self.out / STATE_FILE, map_location=self.cfg.device, weights_only=True)
+        payload = torch.load(self.out / STATE_FILE, map_location=self.device, weights_only=True)
         saved = json.loads(payload["config"])
         for key in ("n_layer", "n_head", "n_embd", "n_ctx", "compact"):
             if saved[key] != getattr(self.cfg, key):
@@ -198,7 +200,7 @@ class Trainer:
         total = 0.0
         for x, y in self.val:
             with self._autocast(self.state.precision):
-                total += float(self.model.training_loss(x.to(self.cfg.device), y.to(self.cfg.device)))
+                total += float(self.model.training_loss(x.to(self.device), y.to(self.device)))
         self.model.train()
         return total / len(self.val)
 
@@ -216,7 +218,7 @@ class Trainer:
                     group["lr"] = self.learning_rate()
                 x, y = self.batches.next()
                 with self._autocast(state.precision):
-                    loss = self.model.training_loss(x.to(cfg.device), y.to(cfg.device))
+                    loss = self.model.training_loss(x.to(self.device), y.to(self.device))
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
                 self.optimizer.step()
