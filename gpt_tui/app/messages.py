@@ -10,8 +10,7 @@ from textual.message import Message
 
 @dataclass
 class _Msg(Message):
-    def __post_init__(self) -> None:
-        super().__init__()
+    """Textual's Message initialises itself in __post_init__, so dataclasses just work."""
 
 
 @dataclass
@@ -83,9 +82,9 @@ class TokenSelected(_Msg):
 
 @dataclass
 class CandidatePicked(_Msg):
-    """Append this token's text to the prompt."""
+    """Append this token to the prompt's text."""
 
-    text: str
+    id: int
 
 
 @dataclass

@@ -49,6 +49,16 @@ class Trace:
     # The residual stream: index 0 = token + position embedding, 2l+1 = after layer l's attention,
     # 2l+2 = after layer l's MLP. Each (B, T, C), before the final layer norm.
     residual: list[torch.Tensor] = field(default_factory=list)
+    # Optional preallocated storage: weights are then written into attention_out[l] (L, B, H, T, S,
+    # float32) and residuals into residual_out[i] (2L+1, B, T, C), and the lists hold views of them,
+    # so nothing needs stacking afterwards (the arrays can be numpy-backed).
+    attention_out: torch.Tensor | None = None
+    residual_out: torch.Tensor | None = None
+
+    def keep_residual(self, x: torch.Tensor) -> None:
+        if self.residual_out is not None:
+            x = self.residual_out[len(self.residual)].copy_(x)
+        self.residual.append(x)
 
 
 class SelfAttention(nn.Module):
@@ -84,9 +94,10 @@ class SelfAttention(nn.Module):
     def _attend_with_weights(q, k, v, past: int, trace: Trace) -> torch.Tensor:
         """Attention the long way, so the weights can be kept. Softmax in float32."""
         T, S = q.size(2), k.size(2)
-        scores = (q.float() @ k.float().transpose(-2, -1)) / math.sqrt(q.size(-1))  # (B, H, T, S)
-        scores = scores.masked_fill(~_causal_mask(T, S, past, q.device), float("-inf"))
-        weights = scores.softmax(dim=-1)
+        scores = (q.float() * (1.0 / math.sqrt(q.size(-1)))) @ k.float().transpose(-2, -1)  # (B, H, T, S)
+        scores.masked_fill_(~_causal_mask(T, S, past, q.device), float("-inf"))
+        out = trace.attention_out[len(trace.attention)] if trace.attention_out is not None else None
+        weights = torch.softmax(scores, dim=-1, out=out)  # all heads at once
         trace.attention.append(weights)
         return (weights @ v.float()).to(v.dtype)
 
@@ -120,15 +131,17 @@ class Block(nn.Module):
     def forward(self, x, layer: int, cache: KVCache | None, trace: Trace | None) -> torch.Tensor:
         x = x + self.dropout(self.attn(self.ln_1(x), layer, cache, trace))
         if trace is not None:
-            trace.residual.append(x)
+            trace.keep_residual(x)
         x = x + self.dropout(self.mlp(self.ln_2(x)))
         if trace is not None:
-            trace.residual.append(x)
+            trace.keep_residual(x)
         return x
 
 
 class GPT(nn.Module):
     """GPT-2: token + position embeddings, pre-norm blocks, final norm, tied unembedding."""
+
+    packed_unembed = None  # set by fast.optimise_for_inference: W_E as a packed matrix, (..., C) -> (..., R)
 
     def __init__(self, config: GPTConfig) -> None:
         super().__init__()
@@ -199,7 +212,7 @@ class GPT(nn.Module):
         pos = torch.arange(past, past + T, device=rows.device)
         x = self.drop(self.wte(rows) + self.wpe(pos))
         if trace is not None:
-            trace.residual.append(x)
+            trace.keep_residual(x)
         for layer, block in enumerate(self.h):
             x = block(x, layer, cache, trace)
         if cache is not None:
@@ -209,8 +222,11 @@ class GPT(nn.Module):
     def unembed(self, h: torch.Tensor) -> torch.Tensor:
         """Normalised residual (B, T, C) -> logits (B, T, V), with W_U = W_E^T (tied)."""
         if self.row_ids is None:
-            return h @ self.wte.weight.T
-        rows_logits = h @ self.wte.weight[: self.config.n_rows].T  # (B, T, R)
+            return h @ self.wte.weight.T if self.packed_unembed is None else self.packed_unembed(h)
+        if self.packed_unembed is not None:  # W_E packed for the CPU's matmul library (fast.py)
+            rows_logits = self.packed_unembed(h)
+        else:
+            rows_logits = h @ self.wte.weight[: self.config.n_rows].T  # (B, T, R)
         full = h.new_full((*h.shape[:-1], self.config.vocab_size), float("-inf"))
         return full.index_copy_(-1, self.row_ids, rows_logits)
 

@@ -224,6 +224,15 @@ def _load_hf_dir(path: Path, device, dtype, name: str) -> LoadedModel:
     return LoadedModel(model, _dir_tokenizer(path), name=name, source=str(path))
 
 
+def _sibling_n_head(path: Path) -> int | None:
+    """n_head from a Hugging Face config.json next to a weights file (shapes cannot tell it)."""
+    sibling = path.parent / "config.json"
+    try:
+        return json.loads(sibling.read_text()).get("n_head") if sibling.exists() else None
+    except (OSError, json.JSONDecodeError, AttributeError):
+        return None
+
+
 def _load_safetensors_file(path: Path, device, dtype) -> LoadedModel:
     state, meta = _read_safetensors(path)
     counts = state.pop("token_counts", None)
@@ -231,10 +240,8 @@ def _load_safetensors_file(path: Path, device, dtype) -> LoadedModel:
         config = GPTConfig.from_dict(json.loads(meta["config"]))
         canonical = _canonical_state(state, conv1d=False)
     else:
-        sibling = path.parent / "config.json"
-        n_head = json.loads(sibling.read_text()).get("n_head") if sibling.exists() else None
         canonical = _canonical_state(state, conv1d=None)
-        config = _config_from_state(canonical, n_head=n_head)
+        config = _config_from_state(canonical, n_head=_sibling_n_head(path))
     model = _build(config, canonical, device, dtype)
     return LoadedModel(model, get_tokenizer("gpt2"), name=path.name, source=str(path), token_counts=counts)
 
@@ -251,7 +258,7 @@ def _load_torch_file(path: Path, device, dtype) -> LoadedModel:
             raise ModelLoadError(f"{path}: model_args say bias={args['bias']} but the tensors disagree")
     else:  # a bare state dict, as in pytorch_model.bin
         state = _canonical_state(payload, conv1d=None)
-        config = _config_from_state(state)
+        config = _config_from_state(state, n_head=_sibling_n_head(path))
     model = _build(config, state, device, dtype)
     return LoadedModel(model, get_tokenizer("gpt2"), name=path.name, source=str(path))
 
@@ -276,12 +283,30 @@ def _hub_dir(repo_id: str) -> Path:
         ) from None
 
 
-def load_model(spec: str | None = None, device: str = "auto", dtype: str = "auto") -> LoadedModel:
-    """Load a model by name or path. None means the bundled model."""
+def load_model(spec: str | None = None, device: str = "auto", dtype: str = "auto",
+               optimise: bool = True) -> LoadedModel:
+    """Load a model by name or path. None means the bundled model.
+
+    optimise: pack the weights for fast inference on the CPU (fast.py; checked at load, with a
+    plain fallback). Pass False for plain nn.Linear modules, e.g. to train the model further.
+    """
     dev = resolve_device(device)
     dt = resolve_dtype(dtype, dev)
     if dev.type == "cpu" and dt == torch.float16:
         raise ModelLoadError("float16 is not supported on the CPU; use float32 or bfloat16")
+    try:
+        loaded = _load_spec(spec, dev, dt)
+    except (ValueError, TypeError, KeyError) as exc:  # a config whose numbers cannot make a GPT-2
+        raise ModelLoadError(f"{spec or 'bundled'}: unusable model configuration "
+                             f"({type(exc).__name__}: {exc})") from None
+    if optimise:
+        from .fast import optimise_for_inference
+
+        optimise_for_inference(loaded.model)
+    return loaded
+
+
+def _load_spec(spec: str | None, dev: torch.device, dt: torch.dtype) -> LoadedModel:
     if spec is None or spec == "bundled":
         path = bundled_model_dir()
         if path is None:

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from .analysis import Analysis, Candidate, Neighbour, Neighbours, Prediction
-from .gpt import Trace
+from .analysis_pass import AnalysisPass
 from .loading import LoadedModel, load_model
 from .sampling import SamplingParams, adjusted_probs, sample
 
@@ -60,6 +60,7 @@ class Session:
         self._cache_size = cache_size
         self._lock = threading.Lock()
         self._unit_rows: torch.Tensor | None = None  # W_E rows scaled to length 1, built once
+        self._pass = AnalysisPass(self.model)
 
     @classmethod
     def open(cls, model: str | None = None, device: str = "auto", dtype: str = "auto") -> "Session":
@@ -122,31 +123,23 @@ class Session:
 
     def _run_analysis(self, text: str, enc: Encoded, attention: bool, residual: bool) -> Analysis:
         ids = enc.ids
-        trace = Trace() if (attention or residual) else None
-        with torch.inference_mode():
-            logits = self.model(self._tensor(ids), trace=trace)[0, :, : self.n_vocab].float()  # (T, V)
-            lse = torch.logsumexp(logits, dim=-1)  # (T,)
-            top = torch.topk(logits, min(TOP_K_PER_POSITION, logits.size(-1)), dim=-1)
-            logprobs = torch.full((len(ids),), float("nan"))
-            if len(ids) > 1:
-                following = torch.tensor(ids[1:], device=logits.device).unsqueeze(1)
-                logprobs[1:] = (logits[:-1].gather(1, following).squeeze(1) - lse[:-1]).cpu()
-            att = torch.stack(trace.attention)[:, 0].cpu().numpy() if attention else None  # (L, H, T, T)
-            res = torch.stack(trace.residual)[:, 0].float().cpu().numpy() if residual else None  # (2L+1, T, C)
-            return Analysis(
-                text=text,
-                model_name=self.name,
-                pieces=tuple(self.tokenizer.pieces(ids)),
-                ids=np.asarray(ids, dtype=np.int64),
-                dropped=enc.dropped,
-                top_ids=top.indices.cpu().numpy(),
-                top_logits=top.values.cpu().numpy(),
-                logsumexp=lse.cpu().numpy(),
-                last_logits=logits[-1].cpu().numpy(),
-                token_logprobs=logprobs.numpy(),
-                attention=att,
-                residual=res,
-            )
+        # One traced pass written straight into the arrays below, reusing the last text's KV cache
+        # for the prefix it shares with this one (analysis_pass.py).
+        out = self._pass.run(ids, self.n_vocab, TOP_K_PER_POSITION, attention=attention, residual=residual)
+        return Analysis(
+            text=text,
+            model_name=self.name,
+            pieces=tuple(self.tokenizer.pieces(ids)),
+            ids=np.asarray(ids, dtype=np.int64),
+            dropped=enc.dropped,
+            top_ids=out.top_ids,  # (T, K)
+            top_logits=out.top_logits,
+            logsumexp=out.logsumexp,  # (T,)
+            last_logits=out.last_logits,  # (V,)
+            token_logprobs=out.token_logprobs,
+            attention=out.attention,  # (L, H, T, T)
+            residual=out.residual,  # (2L+1, T, C)
+        )
 
     # -- next-token candidates ----------------------------------------------------------------------
 

@@ -6,9 +6,7 @@ reference is Hugging Face's `GPT2LMHeadModel` (eager attention, so it can return
 
 from __future__ import annotations
 
-import json
 import os
-import re
 
 # No test may reach the network: hub code must answer from the (empty) cache or fail.
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -23,71 +21,16 @@ from gpt_tui.engine.loading import load_model
 from gpt_tui.engine.session import Session
 from gpt_tui.engine.tokenizer import get_tokenizer
 
-CONV1D_SUFFIXES = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
-
-# The tiny model every parity test uses: real vocabulary, 16-dim heads, 64 positions.
-TINY = dict(n_embd=64, n_layer=2, n_head=4, n_positions=64, vocab_size=50257)
-
-PROMPT = "The quick brown fox jumps over the lazy dog. Attention is all you need, they said."
+from .helpers import PROMPT, TINY, make_hf_model, write_hf_bin_dir
 
 
-def randomise_(model: torch.nn.Module, seed: int) -> torch.nn.Module:
-    """Large random weights, so attention is far from uniform and any layout mistake shows."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if p.dim() == 2:
-                p.copy_(torch.randn(p.shape, generator=gen) * 0.2)
-            elif re.search(r"ln_\w+\.weight$", name):
-                p.copy_(1 + torch.randn(p.shape, generator=gen) * 0.2)
-            else:
-                p.copy_(torch.randn(p.shape, generator=gen) * 0.1)
-    return model
-
-
-def make_hf_model(seed: int = 0, **overrides):
-    """A random `GPT2LMHeadModel` in eval mode with eager attention."""
-    from transformers import GPT2Config, GPT2LMHeadModel
-
-    config = GPT2Config(**{**TINY, **overrides}, attn_implementation="eager")
-    torch.manual_seed(seed)
-    return randomise_(GPT2LMHeadModel(config), seed).eval()
-
-
-def hf_logits(hf, ids: list[int] | torch.Tensor) -> torch.Tensor:
-    """The reference's logits (T, V) for one sequence."""
-    x = torch.as_tensor(ids, dtype=torch.long).reshape(1, -1)
-    with torch.no_grad():
-        return hf(x).logits[0]
-
-
-def our_logits(loaded, ids: list[int]) -> torch.Tensor:
-    with torch.no_grad():
-        return loaded.model(torch.tensor([ids]))[0].float()
-
-
-def linear_state(hf) -> dict[str, torch.Tensor]:
-    """The reference's weights in nn.Linear layout (nanoGPT's and ours): Conv1D weights transposed."""
-    return {k: v.t().contiguous() if k.endswith(CONV1D_SUFFIXES) else v.clone()
-            for k, v in hf.state_dict().items()}
-
-
-def write_hf_bin_dir(hf, path):
-    """An HF directory as transformers < 5 wrote it with safe_serialization=False.
-
-    transformers 5 always writes safetensors, so the pickle is written the way the old versions
-    did: torch.save of the state dict (lm_head.weight included, tied), with the causal-mask
-    buffers `attn.bias` / `attn.masked_bias` that GPT-2 code of that era kept in every layer.
-    """
-    path.mkdir(parents=True, exist_ok=True)
-    hf.config.to_json_file(str(path / "config.json"))
-    state = dict(hf.state_dict())
-    n = hf.config.n_positions
-    for layer in range(hf.config.n_layer):
-        state[f"transformer.h.{layer}.attn.bias"] = torch.tril(torch.ones(n, n, dtype=torch.bool)).view(1, 1, n, n)
-        state[f"transformer.h.{layer}.attn.masked_bias"] = torch.tensor(-1e4)
-    torch.save(state, path / "pytorch_model.bin")
-    return path
+@pytest.fixture(scope="package", autouse=True)
+def _one_thread():
+    """The models here are tiny: one thread beats two fighting over a busy machine by ~10x."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 # -- session-wide checkpoints ------------------------------------------------------------------------
@@ -137,6 +80,39 @@ def prompt_ids(gpt2_tok) -> list[int]:
     return ids
 
 
+# -- a compact-vocabulary model in our own format ------------------------------------------------------
+
+COMPACT_WORDS = (" king", " man", " woman", " queen", " prince", " boy", " girl", "king", " the", ".")
+RARE_WORDS = (" prince", "king")  # recorded as seen fewer than RARE_TOKEN_COUNT times
+
+
 @pytest.fixture(scope="session")
-def hf_config_json(hf_dir) -> dict:
-    return json.loads((hf_dir / "config.json").read_text())
+def compact(gpt2_tok, prompt_ids, tmp_path_factory):
+    """A compact model saved by save_model, with its reference and its token counts.
+
+    Rows are in a shuffled id order, so any confusion of rows with ids shows.
+    """
+    from types import SimpleNamespace
+
+    from gpt_tui.engine.loading import save_model
+    from gpt_tui.engine.session import RARE_TOKEN_COUNT
+
+    from .helpers import compact_pair
+
+    gen = torch.Generator().manual_seed(7)
+    words = [gpt2_tok.encode(w)[0] for w in COMPACT_WORDS]
+    assert all(len(gpt2_tok.encode(w)) == 1 for w in COMPACT_WORDS)
+    pool = torch.randperm(50000, generator=gen)[:1500].tolist()
+    row_ids = list(dict.fromkeys([*prompt_ids, *words, *pool]))
+    row_ids = [row_ids[i] for i in torch.randperm(len(row_ids), generator=gen).tolist()]
+    hf, model = compact_pair(row_ids)
+    counts = torch.randint(0, 1000, (len(row_ids),), generator=gen)
+    rare = {gpt2_tok.encode(w)[0] for w in RARE_WORDS}
+    for row, token in enumerate(row_ids):
+        if token in rare:
+            counts[row] = 3
+        elif token in words or token in prompt_ids:
+            counts[row] = max(int(counts[row]), RARE_TOKEN_COUNT)
+    path = save_model(model, tmp_path_factory.mktemp("compact") / "model",
+                      meta={"name": "compact", "tokenizer": "gpt2"}, token_counts=counts)
+    return SimpleNamespace(hf=hf, model=model, path=path, row_ids=row_ids, counts=counts, rare=rare)

@@ -1,0 +1,85 @@
+"""Greedy generation, side by side: 128 new tokens after a 16-token prompt, KV cache, tokens/s.
+
+gpt-tui's Session.generate (temperature 0) against transformers' GPT2LMHeadModel.generate
+(sdpa attention), on the same random GPT-2-shaped checkpoint, same threads, same dtype, each side
+in its own process. Also: gpt-tui with packing turned off (GPT_TUI_FAST=0, the plain PyTorch
+path), the machine's memory bandwidth, and the bandwidth bound for batch-1 decoding: every weight
+is read once per token, so tokens/s can never exceed bandwidth ÷ bytes read per token.
+
+    python benchmarks/bench_generate.py            # small and medium, fp32 and bf16
+    python benchmarks/bench_generate.py --quick    # small, one repetition: checks it runs
+"""
+
+from __future__ import annotations
+
+from common import SHAPES, checkpoint, default_threads, emit, fmt, parser, ratio, stats, table, work
+
+PROMPT, NEW = 16, 128
+IMPLS = (("hf", "transformers", {}), ("gpt-tui", "gpt-tui", {}), ("gpt-tui-plain", "gpt-tui, packing off",
+                                                                    {"GPT_TUI_FAST": "0"}))
+
+
+def bytes_per_token(shape: str, dtype: str) -> float:
+    """Bytes a batch-1 decoding step must read: every weight (W_E once, as the unembedding) and,
+    on average over the 128 steps, the KV cache."""
+    cfg = SHAPES[shape]
+    L, C, V = cfg["n_layer"], cfg["n_embd"], 50257
+    per_layer = 12 * C * C + 13 * C  # c_attn, c_proj, c_fc, c_proj weights + biases + 2 layer norms
+    weights = L * per_layer + V * C + 2 * C  # + unembedding (tied W_E) + final layer norm
+    size = 4 if dtype == "fp32" else 2
+    mean_context = PROMPT + NEW / 2
+    kv = 2 * L * mean_context * C
+    return (weights + kv) * size
+
+
+def main() -> None:
+    p = parser(__doc__.split("\n")[0])
+    p.add_argument("--shapes", default=None, help="comma-separated: small,medium")
+    p.add_argument("--dtypes", default="fp32,bf16")
+    args = p.parse_args()
+    reps = args.reps or (1 if args.quick else 5)
+    threads = args.threads or default_threads()
+    shapes = (args.shapes or ("small" if args.quick else "small,medium")).split(",")
+    dtypes = args.dtypes.split(",")
+
+    bw = work("bandwidth", threads=threads, mb=256 if args.quick else 1024, reps=5 if args.quick else 20)
+    read, copy = stats(bw["read_gb_s"]), stats(bw["copy_gb_s"])
+    bound_bw = max(read["median"], copy["median"])
+
+    results, rows = [], []
+    for shape in shapes:
+        ckpt = str(checkpoint(shape))
+        for dtype in dtypes:
+            sides = {}
+            for impl, _label, env in IMPLS:
+                r = work("generate", env=env, impl=impl, ckpt=ckpt, dtype=dtype, threads=threads, reps=reps,
+                         prompt=PROMPT, new_tokens=NEW)
+                sides[impl] = r
+            hf, ours, plain = (stats(sides[i]["tok_s"]) for i, _, _ in IMPLS)
+            need = bytes_per_token(shape, dtype)
+            bound = bound_bw * 1e9 / need
+            same = sum(a == b for a, b in zip(sides["hf"]["tokens"], sides["gpt-tui"]["tokens"]))
+            results.append({"shape": shape, "dtype": dtype, "hf_tok_s": hf, "gpt_tui_tok_s": ours,
+                            "gpt_tui_plain_tok_s": plain, "speedup": ours["median"] / hf["median"],
+                            "bound_tok_s": bound, "fraction_of_bound": ours["median"] / bound,
+                            "bytes_per_token": need, "same_greedy_tokens": same,
+                            "rss_mb": {i: sides[i]["rss_mb"] for i, _, _ in IMPLS},
+                            "load_s": {i: sides[i]["load_s"] for i, _, _ in IMPLS},
+                            "path": sides["gpt-tui"]["path"]})
+            rows.append([f"{shape} {dtype}", fmt(hf), fmt(ours), ratio(ours["median"], hf["median"]), fmt(plain),
+                         f"{bound:.0f} ({100 * ours['median'] / bound:.0f}%)", f"{same}/{NEW}",
+                         f"{sides['hf']['rss_mb']:.0f} / {sides['gpt-tui']['rss_mb']:.0f}"])
+
+    md = (f"Greedy generation, {NEW} new tokens after a {PROMPT}-token prompt, KV cache, batch 1; {threads} threads "
+          f"on both sides; tokens/s, median of {reps} (min–max).\n\n"
+          + table(["shape dtype", "transformers", "gpt-tui", "ratio", "gpt-tui, packing off",
+                   "bandwidth bound (gpt-tui's share)", "same greedy tokens", "peak RSS MB hf / gpt-tui"], rows)
+          + f"\n\nMemory bandwidth ({threads} threads, torch): read (sum) {fmt(read)} GB/s, copy (read+write) "
+            f"{fmt(copy)} GB/s; the bound uses {bound_bw:.1f} GB/s ÷ bytes read per token (all weights, W_E once "
+            f"as the unembedding, and the mean KV cache).\n")
+    emit("generate", args, md, results, {"bandwidth": {"read": read, "copy": copy, "threads": threads},
+                                         "threads": threads, "reps": reps})
+
+
+if __name__ == "__main__":
+    main()

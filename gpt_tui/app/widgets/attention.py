@@ -1,0 +1,189 @@
+"""Attention panel: one layer and head as a grid (rows = query, columns = key), the selected
+query's top keys, and an overview of every layer × head to pick from. Changing layer or head
+reads the analysis already computed; it never re-runs the model."""
+
+from __future__ import annotations
+
+from rich.console import Group
+from rich.text import Text
+from textual.binding import Binding
+from textual.reactive import reactive
+from textual.widget import Widget
+
+from ..messages import HeadPicked, TokenSelected
+from .style import MASKED, RAMP, RAMP_LIMITS, message, pct, ramp_level, shade, token_label, visible
+
+
+def legend(numbers: bool) -> Text:
+    t = Text(style="dim")
+    if numbers:
+        t.append("cells: weight in %  ")
+    lo = 0
+    for glyph, hi in zip(RAMP, [*RAMP_LIMITS, 1.0]):
+        t.append(f"'{glyph}'" if glyph == " " else glyph, style="bold")
+        t.append(f" <{hi * 100:.0f}% " if hi < 1 else f" ≥{lo * 100:.0f}% ")
+        lo = hi
+    t.append(f" {MASKED}", style="bold")
+    t.append(" masked (future key)")
+    return t
+
+
+def cell(weight: float, masked: bool, width: int, numbers: bool) -> Text:
+    if masked:
+        return Text(MASKED.center(width), style="dim")
+    if numbers:
+        return Text(f"{weight * 100:.0f}".rjust(width - 1) + " ", style=shade(weight))
+    return Text(RAMP[ramp_level(weight)] * width, style=shade(weight))
+
+
+class AttentionPanel(Widget, can_focus=True):
+    """The attention pattern of one head, windowed around the selected query token."""
+
+    ALLOW_MAXIMIZE = True
+    BINDINGS = [
+        Binding("up", "vertical(-1)", "up", show=False),
+        Binding("down", "vertical(1)", "down", show=False),
+        Binding("left", "horizontal(-1)", "left", show=False),
+        Binding("right", "horizontal(1)", "right", show=False),
+        Binding("enter", "pick", "pick head", show=False),
+    ]
+
+    analysis = reactive(None, always_update=True)
+    selected = reactive(0)
+    layer_index = reactive(0)
+    head = reactive(0)
+    show_numbers = reactive(False)
+    overview = reactive(False)
+    status = reactive("attention appears once the text is analysed")
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._cursor = (0, 0)  # (layer, head) in the overview
+
+    def on_mount(self) -> None:
+        self.border_title = "Attention"
+
+    def _subtitle(self) -> None:
+        a = self.analysis
+        subtitle = "" if a is None or a.attention is None else (
+            f"layer {self.layer_index}/{a.n_layer - 1} · head {self.head}/{a.n_head - 1}")
+        if subtitle != self.border_subtitle:
+            self.border_subtitle = subtitle
+
+    def watch_analysis(self) -> None:
+        self._subtitle()
+
+    def watch_layer_index(self) -> None:
+        self._subtitle()
+
+    def watch_head(self) -> None:
+        self._subtitle()
+
+    def watch_overview(self, on: bool) -> None:
+        if on:
+            self._cursor = (self.layer_index, self.head)
+
+    # -- keys -------------------------------------------------------------------------------------------
+
+    def action_vertical(self, delta: int) -> None:
+        if self.overview and self.analysis is not None:
+            layer, head = self._cursor
+            self._cursor = (max(0, min(self.analysis.n_layer - 1, layer + delta)), head)
+            self.refresh()
+        elif self.analysis is not None:
+            self.post_message(TokenSelected(max(0, min(self.analysis.n_tokens - 1, self.selected + delta))))
+
+    def action_horizontal(self, delta: int) -> None:
+        if self.overview and self.analysis is not None:
+            layer, head = self._cursor
+            self._cursor = (layer, max(0, min(self.analysis.n_head - 1, head + delta)))
+            self.refresh()
+        elif self.analysis is not None:
+            self.post_message(TokenSelected(max(0, min(self.analysis.n_tokens - 1, self.selected + delta))))
+
+    def action_pick(self) -> None:
+        if self.overview:
+            self.post_message(HeadPicked(*self._cursor))
+
+    # -- drawing ----------------------------------------------------------------------------------------
+
+    def render(self):
+        a = self.analysis
+        if a is None or a.attention is None:
+            return message(self.status)
+        if self.overview:
+            return self._render_overview(a)
+        return self._render_grid(a)
+
+    def _attended(self, a, q: int) -> Text:
+        t = Text()
+        t.append(f"#{q} {token_label(a.pieces[q].text, 12)}", style="bold")
+        t.append(" attends to: ")
+        for k, w in a.attended(self.layer_index, self.head, q, top=5):
+            t.append(token_label(a.pieces[k].text, 10), style="reverse")
+            t.append(f"#{k} {pct(w)} {RAMP[ramp_level(w)]}  ")
+        return t
+
+    def _render_grid(self, a):
+        width, height = self.content_size.width, self.content_size.height
+        T = a.n_tokens
+        q = min(self.selected, T - 1)
+        numbers = self.show_numbers
+        label_w = 12
+        cw = max(4 if numbers else 2, min(6, (width - label_w) // max(1, T)))
+        head = Text(f"layer {self.layer_index} · head {self.head} · rows = query, columns = key", style="bold")
+        attended = self._attended(a, q)
+        extra = 4 + (attended.cell_len > width)  # header, key header, legend, attended
+        rows = max(1, height - extra)
+        cols = max(1, (width - label_w) // cw)
+        n = min(T, rows, cols)
+        start = max(0, min(q - (2 * n) // 3, T - n))
+        keys = range(start, start + n)
+        key_head = Text(" " * label_w)
+        for k in keys:
+            label = visible(a.pieces[k].text)[: cw - 1].ljust(cw)
+            key_head.append(label, style="bold reverse" if k == q else "dim")
+        grid = a.attention[self.layer_index, self.head]
+        lines = [head, key_head]
+        for i in keys:
+            line = Text()
+            mark = "▶" if i == q else " "
+            line.append(f"{mark}{i:>3} {token_label(a.pieces[i].text, 6):<6} ",
+                        style="bold reverse" if i == q else "")
+            for k in keys:
+                line.append_text(cell(float(grid[i, k]), k > i, cw, numbers))
+            lines.append(line)
+        if n < T:
+            lines.append(Text(f"showing tokens {start}–{start + n - 1} of {T} around the selected one", style="dim"))
+        else:
+            lines.append(legend(numbers))
+        lines.append(attended)
+        return Group(*lines)
+
+    def _render_overview(self, a):
+        width = self.content_size.width
+        q = min(self.selected, a.n_tokens - 1)
+        k = max(2, min(6, (width - 5) // max(1, a.n_head) - 1, q + 1))
+        keys = range(q - k + 1, q + 1)
+        lines = [Text(f"all layers × heads: what #{q} {token_label(a.pieces[q].text, 10)} attends to "
+                      f"among its last {k} tokens · ←↑↓→ move · Enter picks", style="bold")]
+        header = Text("    ")
+        for h in range(a.n_head):
+            header.append(f"h{h}".ljust(k + 1)[: k + 1], style="dim")
+        lines.append(header)
+        for layer in range(a.n_layer):
+            line = Text(f"L{layer:<3}", style="dim")
+            for h in range(a.n_head):
+                thumb = Text()
+                for key in keys:
+                    w = float(a.attention[layer, h, q, key]) if key >= 0 else 0.0
+                    thumb.append(RAMP[ramp_level(w)] if key >= 0 else MASKED, style=shade(w))
+                if (layer, h) == self._cursor:
+                    thumb.stylize("reverse")
+                elif (layer, h) == (self.layer_index, self.head):
+                    thumb.stylize("underline")
+                line.append_text(thumb)
+                line.append(" ")
+            lines.append(line)
+        lines.append(Text("reversed: cursor · underlined: the head shown in the grid", style="dim"))
+        return Group(*lines)

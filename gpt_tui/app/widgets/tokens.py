@@ -1,0 +1,133 @@
+"""Tokens panel: the text as coloured chips, side by side with other encodings; ←/→ select."""
+
+from __future__ import annotations
+
+import math
+
+from rich.console import Group
+from rich.text import Text
+from textual.binding import Binding
+from textual.reactive import reactive
+from textual.widget import Widget
+
+from ..messages import TokenSelected
+from .style import CHIP_COLOURS, message, visible
+
+
+def chip_label(piece, show_id: bool) -> str:
+    label = visible(piece.text)
+    if piece.is_partial:
+        label = f"⟨{label}⟩"  # part of a character: its bytes, honestly
+    return label
+
+
+def chip(piece, index: int, selected: bool, show_id: bool) -> Text:
+    """One token as a chip; a neighbour always has another colour; the selection is reversed."""
+    colour = CHIP_COLOURS[index % len(CHIP_COLOURS)]
+    style = f"#ffffff on {colour}"
+    if selected:
+        style = f"bold reverse underline {style}"
+    if piece.is_partial:
+        style += " italic"
+    text = Text(chip_label(piece, show_id), style=style)
+    if show_id:
+        text.append(f":{piece.id}", style=f"{style} dim" if not selected else style)
+    return text
+
+
+def wrap_chips(chips: list[Text], width: int) -> tuple[list[Text], list[int]]:
+    """Lay chips out in lines of `width` cells, one space apart; returns lines and each chip's line."""
+    lines: list[Text] = [Text()]
+    where: list[int] = []
+    for c in chips:
+        length = c.cell_len
+        line = lines[-1]
+        if line.cell_len and line.cell_len + 1 + length > width:
+            lines.append(Text())
+            line = lines[-1]
+        elif line.cell_len:
+            line.append(" ")
+        line.append_text(c)
+        where.append(len(lines) - 1)
+    return lines, where
+
+
+class TokensPanel(Widget, can_focus=True):
+    """How the text is cut into tokens: the model's tokenizer first, others below it."""
+
+    ALLOW_MAXIMIZE = True
+    BINDINGS = [
+        Binding("left", "move(-1)", "◀ token", show=False, id="token_prev"),
+        Binding("right", "move(1)", "token ▶", show=False, id="token_next"),
+        Binding("home", "first", "first token", show=False),
+        Binding("end", "last", "last token", show=False),
+    ]
+
+    analysis = reactive(None, always_update=True)
+    selected = reactive(0)
+    show_ids = reactive(False)
+    compare = reactive(True)
+    encodings = reactive(dict, always_update=True)  # other encoding name -> pieces
+    status = reactive("type some text in the prompt below")
+    tokenizer_name = reactive("gpt2")
+
+    def on_mount(self) -> None:
+        self.border_title = "Tokens"
+
+    def action_move(self, delta: int) -> None:
+        if self.analysis is not None:
+            self.post_message(TokenSelected(max(0, min(self.analysis.n_tokens - 1, self.selected + delta))))
+
+    def action_first(self) -> None:
+        self.post_message(TokenSelected(0))
+
+    def action_last(self) -> None:
+        self.post_message(TokenSelected(None))
+
+    def render(self):
+        a = self.analysis
+        if a is None:
+            return message(self.status)
+        width = max(10, self.content_size.width)
+        height = max(1, self.content_size.height)
+        pieces = a.pieces
+        sel = min(self.selected, len(pieces) - 1)
+        head = Text()
+        head.append(f"{a.model_name}", style="bold")
+        head.append(f" · {self.tokenizer_name} · ")
+        head.append(f"{a.n_tokens} tokens", style="bold")
+        head.append(f" · {len(a.text)} characters")
+        if a.dropped:
+            head.append(f"  ⚠ text longer than the context: first {a.dropped} tokens dropped", style="bold yellow")
+        piece = pieces[sel]
+        info = Text()
+        info.append(f"#{sel} ", style="bold")
+        info.append(chip_label(piece, False), style="reverse")
+        info.append(f" id {piece.id} · characters {piece.start}–{piece.end}")
+        lp = a.token_logprobs[sel]
+        info.append(" · first token, nothing before it" if math.isnan(lp) else f" · log p = {lp:.3f}")
+        if piece.is_partial:
+            info.append(" · ⟨…⟩ part of a character", style="italic")
+        others: list[Text] = []
+        budget = height - 2  # header and info lines
+        if self.compare and self.encodings:
+            for name, other in self.encodings.items():
+                if budget < 4:
+                    break
+                o_lines, _ = wrap_chips([chip(p, i, False, self.show_ids) for i, p in enumerate(other)], width)
+                shown = o_lines[:2]
+                label = Text(f"{name} · {len(other)} tokens", style="bold")
+                if len(o_lines) > 2:
+                    label.append(f" (first {len(shown)} of {len(o_lines)} lines)", style="dim")
+                others += [label, *shown]
+                budget -= 1 + len(shown)
+        chips = [chip(p, i, i == sel, self.show_ids) for i, p in enumerate(pieces)]
+        lines, where = wrap_chips(chips, width)
+        room = max(1, budget)
+        line_of_sel = where[sel]
+        start = max(0, min(line_of_sel - room // 2, len(lines) - room))
+        window = lines[start:start + room]
+        if start > 0 and window:
+            window[0] = Text("… ", style="dim") + window[0]
+        return Group(head, *window, info, *others)
+

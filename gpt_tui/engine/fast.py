@@ -1,0 +1,261 @@
+"""Speed-ups for inference on the CPU: weights packed for oneDNN, and thread settings.
+
+Batch-1 decoding reads every weight once per token, so it is bound by memory bandwidth; PyTorch's
+default matrix-vector products reach only a fraction of it. oneDNN (PyTorch's CPU matmul library)
+does much better when a weight is reordered once, at load time, into its own blocked layout.
+`optimise_for_inference(model)` does that for every linear layer of the blocks (fusing the MLP's
+tanh GELU) and for the tied unembedding.
+
+The ops used (`torch.ops.mkldnn._reorder_linear_weight`, `torch.ops.mkldnn._linear_pointwise`)
+are private, so every packed weight is checked against `F.linear` on the real weights before it
+replaces anything; if an op is missing or any check fails, the model is left exactly as it was
+(the public-API path). Packed models are for inference only: no gradients, no `.to()` afterwards.
+GPT_TUI_FAST=0 in the environment turns packing off.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+ENV_SWITCH = "GPT_TUI_FAST"
+SELF_TEST_ROWS = 3  # rows of the random input each packed weight is checked with
+TOLERANCE = {torch.float32: 1e-4, torch.bfloat16: 2e-2}  # max error relative to the output's scale
+
+
+@dataclass(frozen=True)
+class FastReport:
+    """What optimise_for_inference did, for `info` and the benchmarks."""
+
+    packed: bool
+    reason: str  # why not, or what was packed
+    linears: int = 0
+    unembedding: bool = False
+
+
+def packing_support(device: torch.device, dtype: torch.dtype) -> str | None:
+    """None when packed weights can be used for this device and dtype, else the reason why not."""
+    if os.environ.get(ENV_SWITCH, "1").strip().lower() in ("0", "off", "false", "no"):
+        return f"turned off by {ENV_SWITCH}=0"
+    if device.type != "cpu":
+        return f"packing is for the CPU (the model is on {device.type})"
+    if dtype not in TOLERANCE:
+        return f"packing supports float32 and bfloat16, not {str(dtype).replace('torch.', '')}"
+    try:
+        if not torch.backends.mkldnn.is_available():
+            return "this PyTorch build has no oneDNN"
+        ops = torch.ops.mkldnn
+        for name in ("_reorder_linear_weight", "_linear_pointwise"):
+            getattr(ops, name)  # raises when the private op is gone
+        if dtype == torch.bfloat16 and not ops._is_mkldnn_bf16_supported():
+            return "this CPU has no fast bfloat16 matmul in oneDNN"
+    except (AttributeError, RuntimeError) as exc:
+        return f"oneDNN ops unavailable ({type(exc).__name__})"
+    return None
+
+
+def _pack(weight: torch.Tensor) -> torch.Tensor:
+    """(out, in) dense weight -> oneDNN's blocked layout, tuned for one row at a time (decoding)."""
+    return torch.ops.mkldnn._reorder_linear_weight(weight.detach().contiguous(), 1)
+
+
+def _linear(x: torch.Tensor, packed: torch.Tensor, bias: torch.Tensor | None, gelu: bool = False) -> torch.Tensor:
+    if gelu:
+        return torch.ops.mkldnn._linear_pointwise(x, packed, bias, "gelu", [], "tanh")
+    return torch.ops.mkldnn._linear_pointwise(x, packed, bias, "none", [], "")
+
+
+class PackedLinear(nn.Module):
+    """nn.Linear with its weight in oneDNN's layout (optionally with the tanh GELU fused after).
+
+    The state dict still holds the dense (out, in) weight under the same name.
+    """
+
+    def __init__(self, linear: nn.Linear, gelu: bool = False) -> None:
+        super().__init__()
+        self.in_features, self.out_features = linear.in_features, linear.out_features
+        self.gelu = gelu
+        self.weight = nn.Parameter(_pack(linear.weight), requires_grad=False)
+        bias = linear.bias
+        self.bias = None if bias is None else nn.Parameter(bias.detach().contiguous(), requires_grad=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _linear(x, self.weight, self.bias, self.gelu)
+
+    def dense_weight(self) -> torch.Tensor:
+        return self.weight.data.to_dense()
+
+    def unpacked(self) -> nn.Linear:
+        """The plain nn.Linear again (the fallback); no activation."""
+        out = nn.Linear(self.in_features, self.out_features, bias=self.bias is not None,
+                        device="meta", dtype=self.bias.dtype if self.bias is not None else None)
+        out.weight = nn.Parameter(self.dense_weight(), requires_grad=False)
+        if self.bias is not None:
+            out.bias = nn.Parameter(self.bias.data, requires_grad=False)
+        return out
+
+    def _save_to_state_dict(self, destination, prefix, keep_vars) -> None:
+        destination[prefix + "weight"] = self.dense_weight()
+        if self.bias is not None:
+            destination[prefix + "bias"] = self.bias if keep_vars else self.bias.detach()
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, packed, gelu={self.gelu}"
+
+
+class PackedMLP(nn.Module):
+    """GPT-2's MLP with packed weights: c_fc and the tanh GELU in one oneDNN call, then c_proj."""
+
+    def __init__(self, mlp: nn.Module) -> None:
+        super().__init__()
+        self.c_fc = PackedLinear(mlp.c_fc, gelu=True)
+        self.c_proj = PackedLinear(mlp.c_proj)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.c_proj(self.c_fc(x))
+
+
+class PackedMatrix:
+    """A (R, C) matrix W packed for h @ W.T: the tied unembedding. Not a module (W_E is the parameter)."""
+
+    def __init__(self, weight: torch.Tensor) -> None:
+        self.packed = _pack(weight)
+
+    def __call__(self, h: torch.Tensor) -> torch.Tensor:
+        return _linear(h, self.packed, None)
+
+
+def _close(got: torch.Tensor, want: torch.Tensor, dtype: torch.dtype) -> bool:
+    if got.shape != want.shape or got.dtype != want.dtype:
+        return False
+    got, want = got.float(), want.float()
+    if not torch.isfinite(got).all():
+        return False
+    scale = max(1.0, float(want.abs().max()))
+    return float((got - want).abs().max()) <= TOLERANCE[dtype] * scale
+
+
+def _probe(features: int, dtype: torch.dtype, seed: int) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randn(1, SELF_TEST_ROWS, features, generator=gen).to(dtype)
+
+
+def _replace_checked(parent: nn.Module, name: str, make, dtype: torch.dtype) -> bool:
+    """Swap parent.<name> for make(old) if the new module gives the old one's outputs."""
+    old = getattr(parent, name)
+    features = old.in_features if isinstance(old, nn.Linear) else old.c_fc.in_features
+    new = make(old)
+    x = _probe(features, dtype, seed=features)
+    with torch.inference_mode():
+        if not _close(new(x), old(x), dtype):
+            return False
+    setattr(parent, name, new)
+    return True
+
+
+def _restore(model: nn.Module) -> None:
+    """Undo packing: every PackedLinear/PackedMLP back to plain modules with dense weights."""
+    from .gpt import MLP
+
+    for block in model.h:
+        attn = block.attn
+        for name in ("c_attn", "c_proj"):
+            if isinstance(getattr(attn, name), PackedLinear):
+                setattr(attn, name, getattr(attn, name).unpacked())
+        if isinstance(block.mlp, PackedMLP):
+            packed = block.mlp
+            mlp = MLP.__new__(MLP)
+            nn.Module.__init__(mlp)
+            mlp.c_fc, mlp.c_proj = packed.c_fc.unpacked(), packed.c_proj.unpacked()
+            block.mlp = mlp
+    model.packed_unembed = None
+
+
+def optimise_for_inference(model: nn.Module, unembedding: bool = True) -> FastReport:
+    """Pack the model's weights for the CPU in place; returns what was done (and why not).
+
+    Call once after loading, on a model in eval mode that will not be trained or moved again.
+    The result is recorded as model.fast. Safe to call on any model: if packing is unavailable
+    or a packed weight does not reproduce F.linear, the model stays on the plain path.
+    """
+    weight = model.wte.weight
+    reason = packing_support(weight.device, weight.dtype)
+    if reason is None and model.training:
+        reason = "the model is in training mode"
+    if reason is not None:
+        report = FastReport(False, reason)
+        model.fast = report
+        return report
+    dtype = weight.dtype
+    linears = 0
+    try:
+        for block in model.h:
+            attn = block.attn
+            for name in ("c_attn", "c_proj"):
+                if isinstance(getattr(attn, name), nn.Linear):
+                    if not _replace_checked(attn, name, PackedLinear, dtype):
+                        raise _Mismatch(f"attn.{name}")
+                    linears += 1
+            if not isinstance(block.mlp, PackedMLP):
+                if not _replace_checked(block, "mlp", PackedMLP, dtype):
+                    raise _Mismatch("mlp")
+                linears += 2
+        packed_unembed = False
+        if unembedding:
+            rows = model.wte.weight if model.row_ids is None else model.wte.weight[: model.config.n_rows]
+            matrix = PackedMatrix(rows)
+            x = _probe(rows.size(1), dtype, seed=1)
+            with torch.inference_mode():
+                if not _close(matrix(x), x @ rows.detach().T, dtype):
+                    raise _Mismatch("unembedding")
+            model.packed_unembed = matrix
+            packed_unembed = True
+    except (_Mismatch, RuntimeError, TypeError, AttributeError) as exc:
+        _restore(model)
+        what = f"self-test failed on {exc}" if isinstance(exc, _Mismatch) else f"{type(exc).__name__}: {exc}"
+        report = FastReport(False, f"packing disabled, {what}"[:200])
+        model.fast = report
+        return report
+    report = FastReport(True, f"{linears} linear layers{' and the unembedding' if packed_unembed else ''} "
+                              f"packed for oneDNN", linears, packed_unembed)
+    model.fast = report
+    return report
+
+
+class _Mismatch(Exception):
+    pass
+
+
+# -- threads -----------------------------------------------------------------------------------------------
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask, which containers narrow)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def interactive_threads(cores: int | None = None) -> int:
+    """Torch threads for an interactive session: leave one core to the UI on small machines.
+
+    With every core busy in a matmul, a UI thread that wakes up to paint stalls a whole OpenMP
+    team, and decoding slows two to three times; one core kept free avoids that. On big machines
+    the share of one core is small, and beyond 8 threads batch-1 decoding gains little.
+    """
+    cores = available_cores() if cores is None else cores
+    return max(1, min(cores - 1, 8))
+
+
+def set_interactive_threads() -> int:
+    """torch.set_num_threads(interactive_threads()) unless the user set OMP_NUM_THREADS; returns it."""
+    if os.environ.get("OMP_NUM_THREADS"):
+        return torch.get_num_threads()
+    threads = interactive_threads()
+    torch.set_num_threads(threads)
+    return threads

@@ -1,0 +1,67 @@
+"""What the engine pulls in, and what it does without a network. Each check runs in a fresh interpreter."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _run(code: str, **env: str) -> dict:
+    """Run code in a new interpreter (repository on the path); it prints one JSON object."""
+    environ = {**os.environ, "PYTHONPATH": str(ROOT), **env}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=environ, timeout=120,
+                          cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_engine_imports_no_ui_and_no_reference_library():
+    """The engine is headless: no textual or rich; and transformers is a test-only dependency."""
+    found = _run(
+        "import json, sys\n"
+        "import gpt_tui.engine.session, gpt_tui.engine.loading, gpt_tui.engine.tokenizer\n"
+        "import gpt_tui.engine.analysis, gpt_tui.engine.sampling, gpt_tui.engine.gpt\n"
+        "tops = {m.split('.')[0] for m in sys.modules}\n"
+        "print(json.dumps({'ui': sorted(tops & {'textual', 'rich'}), 'torch': 'torch' in tops,\n"
+        "                  'ref': sorted(tops & {'transformers', 'huggingface_hub'})}))"
+    )
+    assert found == {"ui": [], "torch": True, "ref": []}
+
+
+def test_engine_package_import_is_cheap():
+    """Importing gpt_tui.engine (or its config) does not import torch."""
+    found = _run(
+        "import json, sys\n"
+        "import gpt_tui.engine, gpt_tui.engine.config\n"
+        "print(json.dumps({'torch': 'torch' in sys.modules}))"
+    )
+    assert found == {"torch": False}
+
+
+def test_unknown_hub_model_fails_fast_offline(tmp_path):
+    """With HF_HUB_OFFLINE and an empty cache, hub names fail at once with a clear message."""
+    found = _run(
+        "import json, time\n"
+        "from gpt_tui.engine.loading import ModelLoadError, load_model\n"
+        "out = {}\n"
+        "for spec in ('nobody-here/no-such-model', 'gpt2'):\n"
+        "    start = time.monotonic()\n"
+        "    try:\n"
+        "        load_model(spec, device='cpu')\n"
+        "        out[spec] = ['loaded', 0]\n"
+        "    except ModelLoadError as exc:\n"
+        "        out[spec] = [str(exc), time.monotonic() - start]\n"
+        "print(json.dumps(out))",
+        HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "hf-home"), HF_HUB_CACHE=str(tmp_path / "hf-home" / "hub"),
+    )
+    missing, seconds = found["nobody-here/no-such-model"]
+    assert "'nobody-here/no-such-model' is not in the Hugging Face cache" in missing
+    assert "pass a local path" in missing and "\n" not in missing
+    assert seconds < 10
+    gpt2, seconds = found["gpt2"]
+    assert "'openai-community/gpt2' is not in the Hugging Face cache" in gpt2 and seconds < 10
