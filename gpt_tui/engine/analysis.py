@@ -79,6 +79,13 @@ class Analysis:
         return int(self.ids.shape[0])
 
     @property
+    def nbytes(self) -> int:
+        """Memory held by the arrays (what the analysis cache budgets)."""
+        arrays = (self.ids, self.top_ids, self.top_logits, self.logsumexp, self.last_logits, self.token_logprobs,
+                  self.attention, self.residual)
+        return sum(a.nbytes for a in arrays if a is not None)
+
+    @property
     def n_layer(self) -> int:
         return 0 if self.attention is None else int(self.attention.shape[0])
 

@@ -52,12 +52,15 @@ class ScoredToken:
 class Session:
     """A model ready to be explored."""
 
-    def __init__(self, loaded: LoadedModel, cache_size: int = 16) -> None:
+    def __init__(self, loaded: LoadedModel, cache_size: int = 16, cache_bytes: int = 512 * 2**20) -> None:
         self.loaded = loaded
         self.model = loaded.model
         self.tokenizer = loaded.tokenizer
         self._analyses: OrderedDict[tuple, Analysis] = OrderedDict()
         self._cache_size = cache_size
+        # Long texts make big analyses (gpt2 at 1024 tokens: ~600 MB of attention), so the cache
+        # is bounded by bytes as well as by count; the newest analysis always stays.
+        self._cache_bytes = cache_bytes
         self._lock = threading.Lock()
         self._unit_rows: torch.Tensor | None = None  # W_E rows scaled to length 1, built once
         self._pass = AnalysisPass(self.model)
@@ -117,7 +120,10 @@ class Session:
         result = self._run_analysis(text, enc, attention, residual)
         with self._lock:
             self._analyses[key] = result
-            while len(self._analyses) > self._cache_size:
+            while len(self._analyses) > 1 and (
+                len(self._analyses) > self._cache_size
+                or sum(a.nbytes for a in self._analyses.values()) > self._cache_bytes
+            ):
                 self._analyses.popitem(last=False)
         return result
 

@@ -309,3 +309,16 @@ def test_generated_probabilities_come_from_the_knobs(session, prompt_ids):
         assert probs[token.id] > 0
         assert token.prob == pytest.approx(float(probs[token.id]))
         assert token.text == session.tokenizer.token_text(token.id)
+
+
+def test_analysis_cache_is_bounded_by_bytes(loaded):
+    """Big analyses are evicted oldest first once the byte budget is spent; the newest stays."""
+    session = Session(loaded, cache_size=16, cache_bytes=1)
+    first = session.analyse("one text")
+    second = session.analyse("another text")
+    assert session.analyse("another text") is second  # still cached
+    assert session.analyse("one text") is not first  # evicted, recomputed
+    roomy = Session(loaded, cache_size=16)
+    kept = roomy.analyse("one text")
+    roomy.analyse("another text")
+    assert roomy.analyse("one text") is kept and kept.nbytes > 0
