@@ -73,7 +73,7 @@ def main() -> None:
     md = (f"Greedy generation, {NEW} new tokens after a {PROMPT}-token prompt, KV cache, batch 1; {threads} threads "
           f"on both sides; tokens/s, median of {reps} (min–max).\n\n"
           + table(["shape dtype", "transformers", "gpt-tui", "ratio", "gpt-tui, packing off",
-                   "bandwidth bound (gpt-tui's share)", "same greedy tokens", "peak RSS MB hf / gpt-tui"], rows)
+                   "bandwidth bound (gpt-tui's share)", "same greedy tokens", "peak RSS MiB hf / gpt-tui"], rows)
           + f"\n\nMemory bandwidth ({threads} threads, torch): read (sum) {fmt(read)} GB/s, copy (read+write) "
             f"{fmt(copy)} GB/s; the bound uses {bound_bw:.1f} GB/s ÷ bytes read per token (all weights, W_E once "
             f"as the unembedding, and the mean KV cache).\n")

@@ -1,3 +1,3 @@
-from gpt_tui.cli import main
+from gpt_tui.fastcli import main
 
 main()

@@ -176,42 +176,11 @@ def tokenize(
     as_json: JsonOpt = False,
 ) -> None:
     """Cut text into tokens: each token's id, text, bytes and character span."""
-    from gpt_tui.engine.tokenizer import get_tokenizer, tokenizer_for_model
+    from gpt_tui.fastcli import print_tokens, tokenize_pieces  # shared with the entry point's fast path
 
     text = read_text(text)
-    tok = get_tokenizer(encoding) if encoding else tokenizer_for_model(model)
-    pieces = tok.tokenize(text, allow_special=allow_special)
-    if as_json:
-        _dump({
-            "encoding": tok.name, "n_tokens": len(pieces), "n_chars": len(text),
-            "tokens": [{"id": p.id, "text": p.text, "bytes": p.bytes.hex(), "start": p.start, "end": p.end}
-                       for p in pieces],
-        })
-        return
-    if ids:
-        typer.echo(" ".join(str(p.id) for p in pieces))
-        return
-    from rich.text import Text
-
-    console = _console()
-    chips = Text()
-    styles = ("black on #8ecae6", "black on #ffb703", "black on #b5e48c", "black on #f4acb7", "black on #cdb4db")
-    for i, p in enumerate(pieces):
-        chips.append(_show(p.text), style=styles[i % len(styles)] + (" italic" if p.is_partial else ""))
-        if not console.is_terminal:  # without colour, a bar marks where one token ends
-            chips.append("|")
-    console.print(chips)
-    console.print(f"[dim]{tok.name}: {len(pieces)} tokens, {len(text)} characters[/]")
-    from rich.table import Table
-
-    table = Table(box=None, pad_edge=False, header_style="bold")
-    for col, just in (("#", "right"), ("id", "right"), ("text", "left"), ("bytes", "left"), ("chars", "left")):
-        table.add_column(col, justify=just)
-    for i, p in enumerate(pieces):
-        # Partial characters are already escapes; whole ones are quoted so spaces show.
-        table.add_row(str(i), str(p.id), p.text if p.is_partial else repr(p.text), p.bytes.hex(" "),
-                      f"{p.start}–{p.end}")
-    console.print(table)
+    tok, pieces = tokenize_pieces(text, encoding, model, allow_special)
+    print_tokens(text, tok, pieces, ids=ids, as_json=as_json)
 
 
 # -- next ---------------------------------------------------------------------------------------------------

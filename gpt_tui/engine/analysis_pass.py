@@ -22,6 +22,7 @@ import torch
 from .gpt import GPT, KVCache, Trace
 
 LOGIT_CHUNK = 256  # positions unembedded at a time: bounds the (chunk, V) logits in memory
+CACHE_SLACK = 64  # positions allocated beyond the text in a new KV cache, for the next keystrokes
 
 
 @dataclass
@@ -77,7 +78,8 @@ class AnalysisPass:
         if kept is not None and kept.flags == flags and self.reuse_cache:
             reuse = max(0, min(common_prefix(kept.ids, ids), len(ids)) - 1)
         with torch.inference_mode():
-            cache = kept.cache if kept is not None else self.model.new_cache()
+            # Sized to the text (it grows as the user types): a full n_ctx cache would stay resident.
+            cache = kept.cache if kept is not None else self.model.new_cache(capacity=len(ids) + CACHE_SLACK)
             cache.truncate(reuse)
             old = kept.result if reuse else None
             result = self._run(ids, n_vocab, top_k, attention, residual, cache, old, reuse)

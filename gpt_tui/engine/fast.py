@@ -1,26 +1,32 @@
-"""Speed-ups for inference on the CPU: weights packed for oneDNN, and thread settings.
+"""Speed-ups for inference on the CPU: weights packed for oneDNN, weights read without doubling
+memory, and thread settings.
 
 Batch-1 decoding reads every weight once per token, so it is bound by memory bandwidth; PyTorch's
 default matrix-vector products reach only a fraction of it. oneDNN (PyTorch's CPU matmul library)
 does much better when a weight is reordered once, at load time, into its own blocked layout.
 `optimise_for_inference(model)` does that for every linear layer of the blocks (fusing the MLP's
-tanh GELU) and for the tied unembedding.
+tanh GELU into c_fc) and sends the tied unembedding through oneDNN too (W_E as it is in float32,
+where that is as fast as a packed copy; a packed copy in bfloat16).
 
 The ops used (`torch.ops.mkldnn._reorder_linear_weight`, `torch.ops.mkldnn._linear_pointwise`)
-are private, so every packed weight is checked against `F.linear` on the real weights before it
-replaces anything; if an op is missing or any check fails, the model is left exactly as it was
-(the public-API path). Packed models are for inference only: no gradients, no `.to()` afterwards.
-GPT_TUI_FAST=0 in the environment turns packing off.
+are private, so every packed module is checked against the plain module it replaces, on the real
+weights, before it replaces it; if an op is missing or any check fails, the model is left exactly
+as it was (the public-API path). Packed models are for inference only: no gradients, no `.to()`
+afterwards. GPT_TUI_FAST=0 in the environment turns packing off.
 """
 
 from __future__ import annotations
 
+import json
+import math
+import mmap
 import os
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 ENV_SWITCH = "GPT_TUI_FAST"
 SELF_TEST_ROWS = 3  # rows of the random input each packed weight is checked with
@@ -58,9 +64,20 @@ def packing_support(device: torch.device, dtype: torch.dtype) -> str | None:
     return None
 
 
+def _batch_hint() -> int | None:
+    """Rows oneDNN tunes the packed layout for: 1 (decoding, the default) or GPT_TUI_PACK_BATCH
+    (a number, or "none" for oneDNN's own choice), to compare layouts when benchmarking."""
+    value = os.environ.get("GPT_TUI_PACK_BATCH", "1").strip().lower()
+    return None if value in ("none", "", "0") else int(value)
+
+
 def _pack(weight: torch.Tensor) -> torch.Tensor:
     """(out, in) dense weight -> oneDNN's blocked layout, tuned for one row at a time (decoding)."""
-    return torch.ops.mkldnn._reorder_linear_weight(weight.detach().contiguous(), 1)
+    hint = _batch_hint()
+    weight = weight.detach().contiguous()
+    if hint is None:
+        return torch.ops.mkldnn._reorder_linear_weight(weight)
+    return torch.ops.mkldnn._reorder_linear_weight(weight, hint)
 
 
 def _linear(x: torch.Tensor, packed: torch.Tensor, bias: torch.Tensor | None, gelu: bool = False) -> torch.Tensor:
@@ -120,13 +137,18 @@ class PackedMLP(nn.Module):
 
 
 class PackedMatrix:
-    """A (R, C) matrix W packed for h @ W.T: the tied unembedding. Not a module (W_E is the parameter)."""
+    """h @ W.T through oneDNN for a (R, C) matrix W: the tied unembedding. Not a module (W_E is the parameter).
+
+    In float32, oneDNN reads W_E in its plain layout as fast as a packed copy, so W_E itself is
+    used and costs no memory; in bfloat16 a packed copy is much faster and costs half as much.
+    """
 
     def __init__(self, weight: torch.Tensor) -> None:
-        self.packed = _pack(weight)
+        weight = weight.detach()
+        self.weight = _pack(weight) if weight.dtype == torch.bfloat16 else weight.contiguous()
 
     def __call__(self, h: torch.Tensor) -> torch.Tensor:
-        return _linear(h, self.packed, None)
+        return _linear(h, self.weight, None)
 
 
 def _close(got: torch.Tensor, want: torch.Tensor, dtype: torch.dtype) -> bool:
@@ -204,6 +226,7 @@ def optimise_for_inference(model: nn.Module, unembedding: bool = True) -> FastRe
                 if not _replace_checked(block, "mlp", PackedMLP, dtype):
                     raise _Mismatch("mlp")
                 linears += 2
+            release_free_memory()  # the dense weights just freed: keep the peak at one copy
         packed_unembed = False
         if unembedding:
             rows = model.wte.weight if model.row_ids is None else model.wte.weight[: model.config.n_rows]
@@ -214,20 +237,109 @@ def optimise_for_inference(model: nn.Module, unembedding: bool = True) -> FastRe
                     raise _Mismatch("unembedding")
             model.packed_unembed = matrix
             packed_unembed = True
-    except (_Mismatch, RuntimeError, TypeError, AttributeError) as exc:
+    except (_Mismatch, RuntimeError, TypeError, ValueError, AttributeError) as exc:
         _restore(model)
         what = f"self-test failed on {exc}" if isinstance(exc, _Mismatch) else f"{type(exc).__name__}: {exc}"
         report = FastReport(False, f"packing disabled, {what}"[:200])
         model.fast = report
         return report
-    report = FastReport(True, f"{linears} linear layers{' and the unembedding' if packed_unembed else ''} "
-                              f"packed for oneDNN", linears, packed_unembed)
+    report = FastReport(True, f"{linears} linear layers packed for oneDNN"
+                              f"{', the unembedding through it' if packed_unembed else ''}", linears, packed_unembed)
     model.fast = report
     return report
 
 
 class _Mismatch(Exception):
     pass
+
+
+# -- memory ----------------------------------------------------------------------------------------------------
+
+
+def release_free_memory() -> None:
+    """Hand the allocator's free pages back to the OS (glibc's malloc_trim; elsewhere nothing).
+
+    Replacing weights one by one leaves holes in the heap that glibc keeps; without this, the
+    process's resident set (and its peak) would hold both the dense and the packed weights.
+    """
+    global _malloc_trim
+    if _malloc_trim is None:
+        try:
+            import ctypes
+
+            _malloc_trim = ctypes.CDLL(None).malloc_trim
+        except (OSError, AttributeError):
+            _malloc_trim = False
+    if _malloc_trim:
+        _malloc_trim(0)
+
+
+_malloc_trim = None
+
+_ST_DTYPES = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
+              "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8,
+              "BOOL": torch.bool}
+MAX_HEADER = 100 * 1024 * 1024
+
+
+def _safetensors_header(f) -> tuple[dict, dict, int]:
+    """(tensor entries, metadata, offset of the data) of an open .safetensors file; ValueError if odd."""
+    head = f.read(8)
+    if len(head) != 8:
+        raise ValueError("too short")
+    n = int.from_bytes(head, "little")
+    if n > MAX_HEADER:
+        raise ValueError("header too large")
+    header = json.loads(f.read(n))
+    if not isinstance(header, dict):
+        raise ValueError("header is not an object")
+    meta = header.pop("__metadata__", None) or {}
+    size = os.fstat(f.fileno()).st_size
+    for name, info in header.items():
+        dtype = _ST_DTYPES[info["dtype"]]  # KeyError: a dtype this reader does not know
+        begin, end = info["data_offsets"]
+        if end - begin != math.prod(info["shape"]) * dtype.itemsize or 8 + n + end > size or begin < 0:
+            raise ValueError(f"bad offsets for {name}")
+    return header, meta, 8 + n
+
+
+OWN_MAPPING_BYTES = 1 << 20  # tensors this large get their own anonymous mapping
+
+
+def _owned_bytes(n: int) -> torch.Tensor:
+    """n uninitialised bytes; large ones in an anonymous mapping of their own, which goes back to
+    the OS the moment the tensor dies (so a weight replaced by its packed form really is freed)."""
+    if n < OWN_MAPPING_BYTES:
+        return torch.empty(n, dtype=torch.uint8)
+    return torch.frombuffer(mmap.mmap(-1, n, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS), dtype=torch.uint8)
+
+
+def read_safetensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Every tensor of a .safetensors file, read into memory this process owns (no mmap).
+
+    safetensors' own reader maps the file, and pages of the mapping that were read stay in the
+    process's resident set for as long as any tensor from it lives, so loading peaks at twice the
+    weights. Plain reads into preallocated tensors peak at the weights once. Raises (ValueError,
+    KeyError, OSError) on anything unusual; the caller then falls back to safetensors' reader.
+    """
+    if sys.byteorder != "little":
+        raise ValueError("big-endian machine")
+    with open(path, "rb", buffering=0) as f:
+        header, meta, base = _safetensors_header(f)
+        state = {}
+        for name, info in sorted(header.items(), key=lambda item: item[1]["data_offsets"][0]):
+            begin, end = info["data_offsets"]
+            raw = _owned_bytes(end - begin)
+            view = memoryview(raw.numpy())
+            f.seek(base + begin)
+            done = 0
+            while done < len(view):
+                got = f.readinto(view[done:])
+                if not got:
+                    raise ValueError(f"file ends inside {name}")
+                done += got
+            state[name] = raw.view(_ST_DTYPES[info["dtype"]]).reshape(info["shape"])
+    return {name: state[name] for name in header}, {str(k): str(v) for k, v in meta.items()}
 
 
 # -- threads -----------------------------------------------------------------------------------------------

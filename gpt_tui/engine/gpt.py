@@ -21,10 +21,13 @@ from .config import GPTConfig
 
 
 class KVCache:
-    """Keys and values of every layer for the tokens seen so far, preallocated to n_ctx."""
+    """Keys and values of every layer for the tokens seen so far, preallocated to `capacity`
+    positions (n_ctx unless told) and grown, up to n_ctx, if more arrive."""
 
-    def __init__(self, config: GPTConfig, batch: int, device, dtype) -> None:
-        shape = (batch, config.n_head, config.n_ctx, config.head_dim)
+    def __init__(self, config: GPTConfig, batch: int, device, dtype, capacity: int | None = None) -> None:
+        self.n_ctx = config.n_ctx
+        capacity = config.n_ctx if capacity is None else max(1, min(capacity, config.n_ctx))
+        shape = (batch, config.n_head, capacity, config.head_dim)
         self.keys = [torch.empty(shape, device=device, dtype=dtype) for _ in range(config.n_layer)]
         self.values = [torch.empty(shape, device=device, dtype=dtype) for _ in range(config.n_layer)]
         self.length = 0  # tokens stored (committed after the whole forward pass)
@@ -32,6 +35,8 @@ class KVCache:
     def store(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Write this pass's (B, H, T, D) keys/values after the stored ones; return all of them."""
         end = self.length + k.size(2)
+        if end > self.keys[layer].size(2):
+            self._grow(layer, end)
         self.keys[layer][:, :, self.length:end] = k
         self.values[layer][:, :, self.length:end] = v
         return self.keys[layer][:, :, :end], self.values[layer][:, :, :end]
@@ -39,6 +44,14 @@ class KVCache:
     def truncate(self, length: int) -> None:
         """Forget every position from `length` on (the text was edited there)."""
         self.length = min(self.length, length)
+
+    def _grow(self, layer: int, needed: int) -> None:
+        """Reallocate one layer's storage for at least `needed` positions (doubling, up to n_ctx)."""
+        for tensors in (self.keys, self.values):
+            old = tensors[layer]
+            size = min(self.n_ctx, max(needed, 2 * old.size(2)))
+            tensors[layer] = old.new_empty((old.size(0), old.size(1), size, old.size(3)))
+            tensors[layer][:, :, : self.length] = old[:, :, : self.length]
 
 
 @dataclass
@@ -236,9 +249,10 @@ class GPT(nn.Module):
         logits = h @ self.wte.weight.T  # (B, T, R): every row, the unknown one included
         return F.cross_entropy(logits.float().flatten(0, 1), target_rows.flatten())
 
-    def new_cache(self, batch: int = 1) -> KVCache:
+    def new_cache(self, batch: int = 1, capacity: int | None = None) -> KVCache:
+        """An empty KV cache; capacity: positions to allocate at first (n_ctx if None; it grows)."""
         w = self.wte.weight
-        return KVCache(self.config, batch, w.device, w.dtype)
+        return KVCache(self.config, batch, w.device, w.dtype, capacity)
 
     def init_weights(self, seed: int | None = None) -> None:
         """GPT-2's initialisation: N(0, 0.02), residual projections scaled by 1/sqrt(2L)."""

@@ -127,6 +127,7 @@ def _canonical_state(state: dict[str, torch.Tensor], conv1d: bool | None) -> dic
     if conv1d is None:
         c_attn = out.get("h.0.attn.c_attn.weight")
         conv1d = c_attn is not None and c_attn.shape[0] * 3 == c_attn.shape[1]
+    state.clear()  # consumed: each transposed copy below then replaces (and frees) its source
     if conv1d:
         for key in list(out):
             if key.endswith(CONV1D_WEIGHTS):
@@ -147,7 +148,9 @@ def _config_from_state(state: dict[str, torch.Tensor], n_head: int | None = None
 def _build(config: GPTConfig, state: dict[str, torch.Tensor], device, dtype) -> GPT:
     with torch.device("meta"):
         model = GPT(config)
-    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+    for k, v in state.items():  # in place, so that no second dict keeps the originals alive
+        if v.is_floating_point():
+            state[k] = v.float()
     expected = set(model.state_dict())
     missing, unexpected = expected - set(state), set(state) - expected
     if missing or unexpected:
@@ -158,6 +161,7 @@ def _build(config: GPTConfig, state: dict[str, torch.Tensor], device, dtype) -> 
         model.load_state_dict(state, assign=True, strict=True)
     except RuntimeError as exc:
         raise ModelLoadError(f"checkpoint tensors have the wrong shapes: {str(exc).splitlines()[-1].strip()}") from None
+    state.clear()  # the model holds the tensors now; a dtype conversion below frees each original
     if config.n_rows is None:
         model.row_ids = model.id_rows = None
     model.refresh_id_rows()
@@ -168,6 +172,12 @@ def _build(config: GPTConfig, state: dict[str, torch.Tensor], device, dtype) -> 
 
 
 def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    from .fast import read_safetensors
+
+    try:
+        return read_safetensors(path)  # plain reads, no mmap: loading peaks at the weights once
+    except Exception:
+        pass  # anything unusual: safetensors' own reader decides, and words the error
     from safetensors import SafetensorError, safe_open
 
     try:
@@ -328,7 +338,10 @@ def _load_spec(spec: str | None, dev: torch.device, dt: torch.dtype) -> LoadedMo
         if path.suffix in (".pt", ".bin", ".pth", ".ckpt"):
             return _load_torch_file(path, dev, dt)
         raise ModelLoadError(f"{path}: unknown checkpoint type (expected .safetensors, .bin, .pt or a directory)")
-    if spec in HUB_MODELS or (re.fullmatch(r"[\w.-]+/[\w.-]+", spec) and not spec.startswith((".", "/"))):
+    # "owner/name" is a hub id unless its first part is a local directory (a mistyped path).
+    looks_like_hub_id = re.fullmatch(r"[\w.-]+/[\w.-]+", spec) and not spec.startswith((".", "/")) \
+        and not Path(spec.split("/")[0]).is_dir()
+    if spec in HUB_MODELS or looks_like_hub_id:
         repo = spec if "/" in spec else f"openai-community/{spec}" if spec != "distilgpt2" else "distilbert/distilgpt2"
         loaded = _load_hf_dir(_hub_dir(repo), dev, dt, name=spec)
         loaded.source = f"hub:{repo}"

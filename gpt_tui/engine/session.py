@@ -267,7 +267,7 @@ class Session:
         generator = torch.Generator().manual_seed(seed)
         context = list(ids[-self.n_ctx:])
         with torch.inference_mode():
-            cache = self.model.new_cache()
+            cache = self.model.new_cache(capacity=len(context) + max_new_tokens)  # only what this run needs
             logits = self.model(self._tensor(context), cache=cache, last_only=True)[0, -1]
             for _ in range(max_new_tokens):
                 if should_stop is not None and should_stop():
@@ -361,6 +361,8 @@ class Session:
             "device": str(self.loaded.device),
             "dtype": str(self.loaded.dtype).replace("torch.", ""),
             "weight_bytes": total * element,
+            # fast.py: whether the weights were packed for the CPU's matmul library, or why not
+            "inference": getattr(getattr(self.model, "fast", None), "reason", "plain PyTorch modules"),
         }
 
 

@@ -145,8 +145,10 @@ def test_the_environment_switch_and_non_cpu_devices(hf_dir, plain, prompt_ids, m
     assert "float16" in fast.packing_support(torch.device("cpu"), torch.float16)
 
 
-def test_optimise_false_keeps_plain_modules(plain):
+def test_optimise_false_keeps_plain_modules(plain, packed):
     assert not hasattr(plain.model, "fast") and isinstance(plain.model.h[0].attn.c_attn, nn.Linear)
+    assert Session(plain).info()["inference"] == "plain PyTorch modules"
+    assert Session(packed).info()["inference"] == packed.model.fast.reason
 
 
 def test_interactive_threads_leave_a_core_to_the_ui():
@@ -252,3 +254,47 @@ def test_concurrent_passes_stay_correct(packed, gpt2_tok):
     for t in threads:
         t.join()
     assert not errors
+
+
+# -- reading weights ----------------------------------------------------------------------------------------
+
+
+def test_owned_reader_gives_what_safetensors_gives(hf_dir, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    path = hf_dir / "model.safetensors"
+    ours, meta = fast.read_safetensors(path)
+    theirs = load_file(str(path))
+    assert list(ours) == list(theirs) and meta.get("format") == "pt"
+    for name, value in theirs.items():
+        assert ours[name].dtype == value.dtype and torch.equal(ours[name], value), name
+    mixed = {"big": torch.randn(600, 600).to(torch.bfloat16), "ids": torch.arange(5), "flag": torch.tensor(True),
+             "empty": torch.zeros(0, 3), "scalar": torch.tensor(2.5, dtype=torch.float16)}
+    save_file(mixed, str(tmp_path / "mixed.safetensors"), metadata={"k": "v"})
+    got, meta = fast.read_safetensors(tmp_path / "mixed.safetensors")
+    assert meta == {"k": "v"}
+    for name, value in mixed.items():
+        assert got[name].dtype == value.dtype and got[name].shape == value.shape and torch.equal(got[name], value)
+
+
+def test_owned_reader_refuses_odd_files(tmp_path):
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json}")
+    with pytest.raises(ValueError):
+        fast.read_safetensors(bad)
+    header = b'{"w":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}'
+    bad.write_bytes(len(header).to_bytes(8, "little") + header + b"\x00" * 8)  # data cut short
+    with pytest.raises(ValueError):
+        fast.read_safetensors(bad)
+
+
+def test_a_small_kv_cache_grows_and_changes_nothing(packed, prompt_ids):
+    model = packed.model
+    cache = model.new_cache(capacity=3)
+    with torch.inference_mode():
+        parts = [model(torch.tensor([prompt_ids[i:i + 4]]), cache=cache)[0] for i in range(0, len(prompt_ids), 4)]
+        full = model(torch.tensor([prompt_ids]))[0]
+    assert cache.length == len(prompt_ids) and cache.keys[0].size(2) >= len(prompt_ids)
+    torch.testing.assert_close(torch.cat(parts), full, atol=1e-5, rtol=0)
+    big = model.new_cache(capacity=10_000)
+    assert big.keys[0].size(2) == model.config.n_ctx
