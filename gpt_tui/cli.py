@@ -8,12 +8,13 @@ success, 1 on runtime errors (one line on stderr), 2 on usage errors, 130 on Ctr
 from __future__ import annotations
 
 import functools
-import json
 import math
 import sys
 from typing import Annotated, Optional
 
 import typer
+
+from gpt_tui.fastcli import dump, show  # shared with the fast entry point; no heavy imports
 
 app = typer.Typer(
     add_completion=False,
@@ -98,21 +99,6 @@ def _console(stderr: bool = False):
     return Console(stderr=stderr, highlight=False)
 
 
-def _dump(obj) -> None:
-    """JSON out; NaN and infinities (absent tokens of a compact model) become null."""
-
-    def clean(value):
-        if isinstance(value, float) and not math.isfinite(value):
-            return None
-        if isinstance(value, dict):
-            return {k: clean(v) for k, v in value.items()}
-        if isinstance(value, (list, tuple)):
-            return [clean(v) for v in value]
-        return value
-
-    sys.stdout.write(json.dumps(clean(obj), ensure_ascii=False) + "\n")
-
-
 def _open(model, device, dtype):
     from gpt_tui.engine.session import Session
 
@@ -123,11 +109,6 @@ def _note_dropped(dropped: int, n_ctx: int, as_json: bool) -> None:
     if dropped and not as_json:
         _console(stderr=True).print(f"[yellow]note:[/] the text is longer than the context window; "
                                     f"kept the last {n_ctx} tokens ({dropped} dropped from the front)", soft_wrap=True)
-
-
-def _show(text: str) -> str:
-    """A token made visible: spaces, newlines and tabs as glyphs."""
-    return text.replace(" ", "␣").replace("\n", "⏎").replace("\t", "→").replace("\r", "␍")
 
 
 def _sampling(temperature, top_k, top_p):
@@ -205,7 +186,7 @@ def next_tokens(
     candidates = s.candidates(analysis.last_logits, params, top=top)
     kept, mass = s.survivors(analysis.last_logits, params)
     if as_json:
-        _dump({
+        dump({
             "model": s.name, "n_tokens": analysis.n_tokens, "dropped": analysis.dropped,
             "temperature": temperature, "top_k": top_k, "top_p": top_p,
             "survivors": kept, "kept_mass": mass,
@@ -256,14 +237,14 @@ def attention(
     analysis = s.analyse(text, bos=bos, allow_special=allow_special, residual=False)
     weights = analysis.attention[layer, head]  # (T, T)
     if as_json:
-        _dump({"model": s.name, "layer": layer, "head": head, "dropped": analysis.dropped,
+        dump({"model": s.name, "layer": layer, "head": head, "dropped": analysis.dropped,
                "tokens": [{"id": p.id, "text": p.text} for p in analysis.pieces],
                "weights": weights.astype(float).tolist()})
         return
     _note_dropped(analysis.dropped, s.n_ctx, as_json)
     from rich.table import Table
 
-    labels = [_show(p.text) for p in analysis.pieces]
+    labels = [show(p.text) for p in analysis.pieces]
     width = max(len(x) for x in labels)
     console = _console()
     console.print(f"[bold]layer {layer}, head {head}[/] [dim]· rows = queries, columns = keys, "
@@ -310,7 +291,7 @@ def _neighbours(token, token_id, top, model, device, dtype, as_json):
         token_id = s.word_token(token)
     result = s.neighbours(token_id, top=top)
     if as_json:
-        _dump({"model": s.name, "token": {"id": token_id, "text": s.tokenizer.token_text(token_id)},
+        dump({"model": s.name, "token": {"id": token_id, "text": s.tokenizer.token_text(token_id)},
                "rare": result.rare, "min_count": result.min_count,
                "neighbours": [{"id": n.id, "text": n.text, "cosine": n.cosine} for n in result.neighbours]})
         return
@@ -349,7 +330,7 @@ def analogy(a: str, b: str, c: str, top: TopNOpt = 10,
     s = _open(model, device, dtype)
     result = s.analogy(a, b, c, top=top)
     if as_json:
-        _dump({"model": s.name, "query": result.query, "rare": result.rare,
+        dump({"model": s.name, "query": result.query, "rare": result.rare,
                "neighbours": [{"id": n.id, "text": n.text, "cosine": n.cosine} for n in result.neighbours]})
         return
     _print_neighbours(result, f"nearest to {result.query} · {s.name}")
@@ -400,7 +381,7 @@ def generate(
                   "tokens": [{"id": t.id, "text": t.text, "prob": t.prob} for t in tokens]}
         if stopped:
             result["stopped"] = stopped
-        _dump(result)
+        dump(result)
     else:
         console.print()
         err = _console(stderr=True)
@@ -437,7 +418,7 @@ def score(
     mean = sum(scored) / len(scored) if scored else None
     perplexity = math.exp(-mean) if mean is not None else None
     if as_json:
-        _dump({"model": s.name, "dropped": analysis.dropped,
+        dump({"model": s.name, "dropped": analysis.dropped,
                "tokens": [{"id": t.id, "text": t.text, "logprob": t.logprob} for t in tokens],
                "mean_logprob": mean, "perplexity": perplexity})
         return
@@ -476,7 +457,7 @@ def info(model: ModelOpt = None, device: DeviceOpt = "auto", dtype: DtypeOpt = "
     if meta.get("description"):
         data["description"] = meta["description"]
     if as_json:
-        _dump(data)
+        dump(data)
         return
     from rich.table import Table
 
