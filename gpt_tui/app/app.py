@@ -44,7 +44,7 @@ from .widgets.prompt import PromptLine
 from .widgets.style import token_label
 from .widgets.tokens import TokensPanel
 
-DEBOUNCE_S = 0.1
+DEBOUNCE_S = 0.05
 NEWLINE = "⏎"  # how a newline looks in the one-line prompt
 CANDIDATES_TOP = 20
 NEIGHBOURS_TOP = 20
@@ -200,10 +200,12 @@ class ExplorerScreen(Screen):
 
     @work(thread=True, exclusive=True, group="load", exit_on_error=False)
     def _load_worker(self, spec: str | None) -> None:
+        from gpt_tui.engine.fast import set_interactive_threads
         from gpt_tui.engine.loading import ModelLoadError
         from gpt_tui.engine.session import Session
         from gpt_tui.engine.tokenizer import available_encodings
 
+        set_interactive_threads()  # leave a core to the UI, or decoding stalls while it paints
         try:
             session = Session.open(spec, device=self.device, dtype=self.dtype)
         except ModelLoadError as exc:
