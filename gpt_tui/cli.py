@@ -7,6 +7,7 @@ success, 1 on runtime errors (one line on stderr), 2 on usage errors, 130 on Ctr
 
 from __future__ import annotations
 
+import codecs
 import functools
 import math
 import sys
@@ -366,12 +367,14 @@ def generate(
         _note_dropped(enc.dropped, s.n_ctx, as_json)
         console.print(text, style="dim", end="")
     stopped = None
+    # Tokens can end inside a character (half of “ or of an emoji): print whole characters only.
+    utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
     try:
         for step in s.generate(enc.ids, params, max_new_tokens, seed=seed, stop_at_eot=stop_at_eot):
             tokens.append(step)
             if stream:
-                console.print(step.text if step.id != s.tokenizer.eot_id else "<|endoftext|>",
-                              style=_prob_style(step.prob), end="", markup=False)
+                piece = "<|endoftext|>" if step.id == s.tokenizer.eot_id else utf8.decode(step.bytes)
+                console.print(piece, style=_prob_style(step.prob), end="", markup=False)
     except KeyboardInterrupt:
         stopped = "interrupted"
     completion = s.tokenizer.decode([t.id for t in tokens if t.id != s.tokenizer.eot_id])

@@ -37,9 +37,10 @@ class Encoded:
 @dataclass(frozen=True)
 class GeneratedToken:
     id: int
-    text: str
+    text: str  # for display alone: a piece of a split character shows as \xNN escapes
     prob: float  # its probability under the distribution it was sampled from
     logits: np.ndarray | None = None  # (V,) the raw distribution it was drawn from, on request
+    bytes: bytes = b""  # its exact bytes, to join split characters back together
 
 
 @dataclass(frozen=True)
@@ -275,7 +276,7 @@ class Session:
                 row = logits[: self.n_vocab].float().cpu()
                 token, prob = sample(row, params, generator)
                 yield GeneratedToken(token, self.tokenizer.token_text(token), prob,
-                                     row.numpy() if with_logits else None)
+                                     row.numpy() if with_logits else None, self.tokenizer.token_bytes(token))
                 if stop_at_eot and token == self.tokenizer.eot_id:
                     return
                 context.append(token)

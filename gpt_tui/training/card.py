@@ -132,7 +132,8 @@ def render_card(session: Session, sources: list[dict] | None, val_loss: float | 
                f"-p {SAMPLE_PARAMS.top_p} -n {SAMPLE_TOKENS}`.\n")
     for prompt, seed in SAMPLE_PROMPTS:
         ids = session.encode(prompt).ids
-        completion = "".join(t.text for t in session.generate(ids, SAMPLE_PARAMS, SAMPLE_TOKENS, seed=seed))
+        new_ids = [t.id for t in session.generate(ids, SAMPLE_PARAMS, SAMPLE_TOKENS, seed=seed)]
+        completion = session.tokenizer.decode(new_ids)  # whole characters, even when split over tokens
         out.append(f"**{prompt}** (seed {seed})\n")
         out.append("> " + (prompt + completion).replace("\n", "\n> ") + "\n")
     out.append("## Embedding neighbours\n")

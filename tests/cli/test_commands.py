@@ -154,3 +154,12 @@ def test_human_output_streams_and_shows_tables(cli, model_dir):
     assert nxt.exit_code == 0 and "2 tokens survive" in nxt.stdout
     att = cli("attention", "a b c", "--model", model_dir)
     assert att.exit_code == 0 and "layer 0, head 0" in att.stdout
+
+
+def test_streamed_text_is_whole_characters(cli, model_dir):
+    """A random model draws byte tokens often: the stream must still be the decoded text."""
+    as_json = run_json(cli, "generate", "Hi", "--model", model_dir, "--seed", 11, "-n", 40, "--no-stop-at-eot")
+    streamed = cli("generate", "Hi", "--model", model_dir, "--seed", 11, "-n", 40, "--no-stop-at-eot")
+    assert "\\x" not in streamed.stdout
+    expected = "Hi" + as_json["completion"].rstrip("\ufffd")
+    assert streamed.stdout.rstrip("\n").startswith(expected)

@@ -3,6 +3,8 @@ each token shaded by the probability it had when it was drawn."""
 
 from __future__ import annotations
 
+import codecs
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -28,10 +30,15 @@ def knob_text(name: str, value) -> str:
 
 
 def continuation(prompt: str, tokens) -> Text:
-    """The prompt (dim) and the generated tokens, each styled by its probability."""
+    """The prompt (dim) and the generated tokens, each styled by its probability.
+
+    A character split over several tokens (“, an emoji) appears whole, in the style of the token
+    that completes it.
+    """
     text = Text(prompt[-400:], style="dim")
+    utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
     for tok in tokens:
-        text.append(tok.text, style=prob_style(tok.prob))
+        text.append(utf8.decode(tok.bytes) if tok.bytes else tok.text, style=prob_style(tok.prob))
     return text
 
 
