@@ -386,6 +386,7 @@ def generate(
             result["stopped"] = stopped
         dump(result)
     else:
+        console.print(utf8.decode(b"", final=True), end="", markup=False)  # an unfinished character
         console.print()
         err = _console(stderr=True)
         err.print(f"[dim]{len(tokens)} tokens · seed {seed} · T={temperature:g} top-k={top_k or 'off'} "

@@ -404,3 +404,13 @@ async def test_split_utf8_pieces_are_marked(make_app):
         pieces = app.screen.analysis.pieces
         assert any(p.is_partial for p in pieces)
         assert "⟨\\x" in screen_text(app)
+
+
+def test_generation_panel_joins_split_characters():
+    """“ arrives as two byte-tokens; the panel shows the character, not two escapes."""
+    from gpt_tui.app.widgets.generation import continuation
+    from gpt_tui.engine.session import GeneratedToken
+
+    tokens = [GeneratedToken(447, "\\xe2\\x80", 0.5, None, b"\xe2\x80"), GeneratedToken(250, "\\x9c", 0.9, None, b"\x9c"),
+              GeneratedToken(40, "I", 0.2, None, b"I")]
+    assert continuation("Say ", tokens).plain == "Say “I"
