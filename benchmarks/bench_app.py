@@ -5,7 +5,7 @@
    the loaded model's status line ("… parameters") reach the terminal.
 2. Keystroke -> all panels updated, for a 64-token text on the small shape (random GPT-2-small
    weights): inside the app (App.run_test, headless, every frame also serialised to escape
-   codes), from the key press to the last paint once no worker runs (the 100 ms debounce included).
+   codes), from the key press to the last paint once no worker runs (the debounce included).
 3. Greedy decoding alone vs inside the app while it paints every token, with torch using all
    cores and with gpt-tui's interactive setting (one core left to the UI).
 
@@ -138,7 +138,7 @@ def main() -> None:
                             "rss_mb": k["rss_mb"]})
         sections.append("Keystroke → all panels updated, 64-token text, small shape (GPT-2-small-sized random "
                         "weights), float32: milliseconds from the key press, median (min–max); the prompt "
-                        "waits 100 ms for typing to pause before it analyses.\n\n"
+                        "waits 50 ms (DEBOUNCE_S) for typing to pause before it analyses.\n\n"
                         + table(["torch threads", "key → last panel painted", "key → analysis handled",
                                  "peak RSS MiB"], rows) + "\n")
 
