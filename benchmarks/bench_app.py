@@ -26,7 +26,7 @@ from pathlib import Path
 from common import ROOT, checkpoint, default_threads, emit, fmt, parser, stats, table, work
 
 FIRST_FRAME = ("starting", "loading")
-MODEL_READY = ("parameters",)
+MODEL_READY = ("params ·",)  # the status line once the model is loaded
 ANSI = re.compile(rb"\x1b(\[[0-9;?<>=!$]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[PX^_][^\x1b]*\x1b\\|.)")
 
 
