@@ -1,12 +1,17 @@
-"""The analysis pass the panels need, side by side: logits at every position, every attention
-weight and the per-layer residuals, for texts of 64 to 1024 tokens.
+"""The analysis pass the panels need, side by side with the reference's full output, for texts
+of 64 to 1024 tokens.
 
 Reference: transformers' GPT2LMHeadModel (eager attention) with output_attentions=True and
-output_hidden_states=True. gpt-tui: the model's forward pass with a Trace (the like-for-like
-comparison), Session.analyse from scratch (what the panels get: top-k per position, token
-log-probabilities, numpy arrays), and Session.analyse after the user typed one more token (the
-KV cache of the previous text is reused). Same checkpoint, threads and dtype (float32); each side
-in its own process; a parity check reports the largest differences from the reference.
+output_hidden_states=True: logits at every position, every attention weight, every hidden state.
+gpt-tui, three ways:
+- the model's forward pass with a Trace that keeps every weight (like for like with the reference);
+- Session.analyse from scratch plus the attention layer on screen: what the panels need after a
+  text is pasted. The pass keeps the last position's distribution, each layer's queries and keys,
+  the residual stream and the final-layer-normed residuals; weights of other layers and the
+  predictions after other positions are derived when looked at (one layer: one small product);
+- the same after the user typed one more token (the previous text's KV cache is reused).
+Same checkpoint, threads and dtype (float32); each side in its own process; a parity check reports
+the largest differences from the reference of everything the panels can show.
 
     python benchmarks/bench_analyse.py            # small and medium; 64, 128, 256, 512, 1024 tokens
     python benchmarks/bench_analyse.py --quick    # small; 64 and 128 tokens; one repetition
@@ -18,9 +23,9 @@ from common import checkpoint, default_threads, emit, fmt, parser, ratio, stats,
 
 IMPLS = (
     ("hf", "transformers, full output"),
-    ("gpt-tui-forward", "gpt-tui forward + Trace"),
-    ("gpt-tui-analyse", "gpt-tui Session.analyse"),
-    ("gpt-tui-append", "gpt-tui Session.analyse, one token typed"),
+    ("gpt-tui-forward", "gpt-tui forward keeping every weight"),
+    ("gpt-tui-analyse", "gpt-tui, what the panels need"),
+    ("gpt-tui-append", "gpt-tui, what the panels need, one token typed"),
 )
 
 
@@ -59,7 +64,8 @@ def main() -> None:
     md = (f"Analysis pass ({args.dtype}, batch 1, {threads} threads on both sides): milliseconds, median of {reps} "
           f"(min–max) · speed-up over transformers.\n\n"
           + table(["shape tokens", *(label for _, label in IMPLS), "peak RSS MiB (same order)"], rows)
-          + "\n\nLargest absolute difference from transformers (float32), gpt-tui Session.analyse:\n\n"
+          + "\n\nLargest absolute difference from transformers (float32) of what gpt-tui's panels can show "
+            "(predictions at every position and every layer's weights, derived on demand):\n\n"
           + table(["shape tokens", "next-token logits", "top-50 logits, every position", "logsumexp",
                    "attention weights", "hidden states"], parity_rows) + "\n")
     emit("analyse", args, md, results, {"threads": threads, "reps": reps})

@@ -50,8 +50,10 @@ def targets(data: dict[str, dict]) -> list[list[str]]:
         r = next((x for x in ana if x["shape"] == "small" and x["tokens"] == n), None)
         if r:
             f, s = r["speedup"]["gpt-tui-forward"], r["speedup"]["gpt-tui-analyse"]
+            a = r["speedup"]["gpt-tui-append"]
             rows.append([f"analysis ≥ 2.5× transformers' full output, small, {n} tokens",
-                         f"forward+Trace {f:.2f}×, Session.analyse {s:.2f}×", _verdict(f >= 2.5)])
+                         f"what the panels need {s:.2f}× (one token typed {a:.2f}×); every weight kept {f:.2f}×",
+                         _verdict(s >= 2.5)])
     parity = [x["parity"] for x in data.get("analyse", {}).get("results", []) if "parity" in x]
     if parity:
         worst = max(max(p[k] for k in ("last_logits", "top_logits", "logsumexp", "attention", "hidden_states"))
@@ -61,7 +63,8 @@ def targets(data: dict[str, dict]) -> list[list[str]]:
     tok = {x["case"]: x for x in data.get("tokenize", {}).get("results", [])}
     if "ids" in tok:
         rows.append(["`gpt-tui tokenize` ≤ 1.5× a minimal script", f"--ids {tok['ids']['ratio_to_minimal']:.2f}×, "
-                     f"table {tok['table']['ratio_to_minimal']:.2f}×", _verdict(tok["ids"]["ratio_to_minimal"] <= 1.5)])
+                     f"table {tok['table']['ratio_to_minimal']:.2f}×",
+                     _verdict(max(tok[c]["ratio_to_minimal"] for c in ("ids", "table")) <= 1.5)])
     app = data.get("app", {}).get("results", [])
     start = next((x for x in app if x["case"] == "startup"), None)
     if start and start["first_frame_s"]:

@@ -491,11 +491,12 @@ class ExplorerScreen(Screen):
         if pos == a.n_tokens - 1:
             panel.view = self._view_from_logits(a.last_logits, f"next token {after} (the end of the text)")
             return
-        probs = a.top_probs(pos)
+        prediction = a.position(pos)  # derived on first look: one row of the unembedding
+        probs = prediction.top_probs
         cumulative = probs.cumsum()
         actual = a.pieces[pos + 1]
         rows = tuple(Row(int(i), self.session.tokenizer.token_text(int(i)), float(lg), float(p), float(c), None)
-                     for i, lg, p, c in zip(a.top_ids[pos], a.top_logits[pos], probs, cumulative))
+                     for i, lg, p, c in zip(prediction.top_ids, prediction.top_logits, probs, cumulative))
         rank = next((r for r, row in enumerate(rows) if row.id == actual.id), None)
         where = f"rank {rank + 1}" if rank is not None else f"not in the top {len(rows)}"
         panel.view = CandidateView(

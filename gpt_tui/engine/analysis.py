@@ -1,13 +1,19 @@
-"""Analysis: everything the panels show about one text, computed in one forward pass.
+"""Analysis: everything the panels show about one text, from one forward pass.
 
 Frozen and made of numpy arrays, so it can cross from a worker thread to the UI safely and be
-cached by token ids. Shapes: T tokens, K top predictions kept per position, V vocabulary,
-L layers, H heads, C d_model.
+cached by token ids. The pass computes only what every panel needs at once (the distribution
+after the last token, each layer's queries and keys, the residual stream); the rest is derived
+on first use and remembered: attention weights one layer at a time, and the predictions after
+any other position through the same final layer norm and unembedding the last one went
+through. Shapes: T tokens, K top predictions kept per position, V vocabulary, L layers, H heads,
+C d_model, D head size.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
@@ -57,6 +63,41 @@ class Neighbours:
     searched: int = 0  # how many tokens were searched
 
 
+class Readout(Protocol):
+    """The model's final layer norm and unembedding, as the analysis needs them (analysis_pass.py)."""
+
+    top_k: int
+
+    def predictions(self, hidden: np.ndarray, following: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Final-layer-normed residuals (n, C) and the token after each (n,) (-1: none) ->
+        top ids (n, K), top logits (n, K), logsumexp (n,), log p of the following token (n,)."""
+        ...
+
+
+class QueryKeyAttention(Protocol):
+    """Attention weights computed from stored queries and keys (analysis_pass.py)."""
+
+    shape: tuple[int, int, int, int]
+
+    def layer(self, layer: int) -> np.ndarray: ...
+
+    def row(self, layer: int, query: int) -> np.ndarray: ...
+
+
+@dataclass(frozen=True, eq=False)
+class PositionPrediction:
+    """What the model predicts after one position of the text."""
+
+    top_ids: np.ndarray  # (K,) the most likely next tokens, best first
+    top_logits: np.ndarray  # (K,)
+    logsumexp: float  # so that prob = exp(logit - logsumexp) exactly
+    next_logprob: float  # log p of the token the text goes on with; NaN after the last token
+
+    @property
+    def top_probs(self) -> np.ndarray:
+        return np.exp(self.top_logits - self.logsumexp)
+
+
 @dataclass(frozen=True, eq=False)
 class Analysis:
     """One forward pass over a text, as the panels need it."""
@@ -66,13 +107,15 @@ class Analysis:
     pieces: tuple[Piece, ...]  # the tokens the model saw
     ids: np.ndarray  # (T,) int64
     dropped: int  # tokens cut from the front because the text was longer than the context
-    top_ids: np.ndarray  # (T, K) the K most likely next tokens after each position
-    top_logits: np.ndarray  # (T, K)
-    logsumexp: np.ndarray  # (T,) so that prob = exp(logit - logsumexp) exactly
     last_logits: np.ndarray  # (V,) the full distribution after the last token, for the knobs
-    token_logprobs: np.ndarray  # (T,) log p(ids[t] | ids[:t]); NaN at t = 0
-    attention: np.ndarray | None  # (L, H, T, T) row = query, column = key; 0 above the diagonal
+    final_hidden: np.ndarray  # (T, C) the residual stream after the final layer norm: the logits' input
+    readout: Readout
+    # (L, H, T, T) row = query, column = key, 0 above the diagonal: an array, or weights derived
+    # layer by layer from queries and keys (indexable the same way: [layer, head, query, key]).
+    attention: np.ndarray | QueryKeyAttention | None
     residual: np.ndarray | None  # (2L+1, T, C): embeddings, then after each attention and MLP
+    _memo: dict = field(default_factory=dict, repr=False)  # derived parts, filled on first use
+    _memo_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def n_tokens(self) -> int:
@@ -81,9 +124,9 @@ class Analysis:
     @property
     def nbytes(self) -> int:
         """Memory held by the arrays (what the analysis cache budgets)."""
-        arrays = (self.ids, self.top_ids, self.top_logits, self.logsumexp, self.last_logits, self.token_logprobs,
-                  self.attention, self.residual)
-        return sum(a.nbytes for a in arrays if a is not None)
+        arrays = [self.ids, self.last_logits, self.final_hidden, self.residual, *self._memo.get("all", ())]
+        size = sum(a.nbytes for a in arrays if a is not None)
+        return size + int(getattr(self.attention, "nbytes", 0))
 
     @property
     def n_layer(self) -> int:
@@ -93,12 +136,72 @@ class Analysis:
     def n_head(self) -> int:
         return 0 if self.attention is None else int(self.attention.shape[1])
 
+    # -- predictions at every position ----------------------------------------------------------------
+
+    def position(self, position: int) -> PositionPrediction:
+        """The model's next-token prediction after `position` (computed on first use)."""
+        position = range(self.n_tokens)[position]  # negative indices count from the end
+        memo = self._memo
+        found = memo.get(position)
+        if found is None:
+            if "all" in memo:
+                ids, logits, lse, next_lp = (a[position] for a in memo["all"])
+                found = PositionPrediction(ids, logits, float(lse), float(next_lp))
+            else:
+                following = self.ids[position + 1:position + 2]
+                ids, logits, lse, next_lp = self.readout.predictions(
+                    self.final_hidden[position:position + 1],
+                    following if following.size else np.array([-1]))
+                found = PositionPrediction(ids[0], logits[0], float(lse[0]), float(next_lp[0]))
+            memo[position] = found
+        return found
+
     def top_probs(self, position: int) -> np.ndarray:
         """Probabilities (K,) of the top predictions after `position`."""
-        return np.exp(self.top_logits[position] - self.logsumexp[position])
+        return self.position(position).top_probs
+
+    def token_logprob(self, t: int) -> float:
+        """log p(ids[t] | ids[:t]); NaN for the first token, which nothing comes before."""
+        return float("nan") if t == 0 else self.position(t - 1).next_logprob
+
+    def _all_positions(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Predictions after every position at once (batched: cheaper than one by one)."""
+        with self._memo_lock:
+            if "all" not in self._memo:
+                following = np.append(self.ids[1:], -1)
+                self._memo["all"] = self.readout.predictions(self.final_hidden, following)
+        return self._memo["all"]
+
+    @property
+    def top_ids(self) -> np.ndarray:
+        """(T, K) the K most likely next tokens after each position."""
+        return self._all_positions()[0]
+
+    @property
+    def top_logits(self) -> np.ndarray:
+        """(T, K)"""
+        return self._all_positions()[1]
+
+    @property
+    def logsumexp(self) -> np.ndarray:
+        """(T,)"""
+        return self._all_positions()[2]
+
+    @property
+    def token_logprobs(self) -> np.ndarray:
+        """(T,) log p(ids[t] | ids[:t]); NaN at t = 0."""
+        return np.concatenate([[np.nan], self._all_positions()[3][:-1]]).astype(np.float32)
+
+    # -- attention --------------------------------------------------------------------------------------
+
+    def attention_row(self, layer: int, query: int) -> np.ndarray:
+        """(H, T) how much `query` attends to each key, in every head of one layer."""
+        if isinstance(self.attention, np.ndarray):
+            return self.attention[layer, :, query]
+        return self.attention.row(layer, query)
 
     def attended(self, layer: int, head: int, query: int, top: int = 8) -> list[tuple[int, float]]:
         """The keys a query token attends to most: (key position, weight), strongest first."""
-        row = self.attention[layer, head, query, : query + 1]
+        row = self.attention_row(layer, query)[head, : query + 1]
         order = np.argsort(-row, kind="stable")[:top]
         return [(int(k), float(row[k])) for k in order]

@@ -1,14 +1,16 @@
-"""The analysis pass: one traced forward pass whose results land directly in the arrays the panels
-read, reusing the previous text's KV cache when only its end changed (which is what typing does).
+"""The analysis pass: one forward pass whose results land directly in the arrays the panels read,
+reusing the previous text's KV cache when only its end changed (which is what typing does).
 
-- Attention weights and residuals are written by the model into preallocated numpy-backed
-  buffers (Trace.attention_out / residual_out): nothing is stacked or copied afterwards.
-- Logits are needed at every position (top-k per position, each token's log-probability), but
-  the (T, V) matrix is never kept whole: it is made and reduced a chunk of positions at a time.
+- It computes what every panel needs at once and no more: the distribution after the last token,
+  each layer's queries and keys (attention itself runs through the fused kernel), the residual
+  stream, and the final-layer-normed residual at every position. Attention weights for a layer,
+  and the predictions after any other position, are derived from those when first looked at
+  (`StoredAttention`, `ModelReadout`): the same numbers a pass that kept them all would give.
+- Everything is written by the model into preallocated numpy-backed buffers (Trace.query_out,
+  key_out, residual_out): nothing is stacked or copied afterwards.
 - After a pass, its ids, KV cache and arrays are kept. When the next text shares a prefix of P
-  tokens with it, only positions P-1… are run again (position P-1 because the first changed
-  token's log-probability needs that position's full logits); the rest is copied. Causal
-  attention makes the result the same as a full pass, up to float rounding.
+  tokens with it, only positions P-1… are run again; the rest is copied. Causal attention makes
+  the result the same as a full pass, up to float rounding.
 """
 
 from __future__ import annotations
@@ -19,22 +21,107 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .gpt import GPT, KVCache, Trace
+from .gpt import GPT, KVCache, Trace, attention_weights
 
 LOGIT_CHUNK = 256  # positions unembedded at a time: bounds the (chunk, V) logits in memory
 CACHE_SLACK = 64  # positions allocated beyond the text in a new KV cache, for the next keystrokes
 
 
+class ModelReadout:
+    """Final-layer-normed residuals -> next-token statistics, through the model's unembedding."""
+
+    def __init__(self, model: GPT, n_vocab: int, top_k: int) -> None:
+        self.model, self.n_vocab = model, n_vocab
+        self.top_k = min(top_k, n_vocab)
+
+    def logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """(n, C) -> (n, V) float32 logits over the tokenizer's vocabulary."""
+        return self.model.unembed(hidden.to(self.model.wte.weight.dtype))[..., : self.n_vocab].float()
+
+    def predictions(self, hidden: np.ndarray, following: np.ndarray) -> tuple[np.ndarray, ...]:
+        n, k = hidden.shape[0], self.top_k
+        top_ids, top_logits = np.empty((n, k), np.int64), np.empty((n, k), np.float32)
+        lse, next_lp = np.empty(n, np.float32), np.full(n, np.nan, np.float32)
+        device = self.model.wte.weight.device
+        with torch.inference_mode():
+            for a in range(0, n, LOGIT_CHUNK):
+                b = min(n, a + LOGIT_CHUNK)
+                logits = self.logits(torch.from_numpy(hidden[a:b]).to(device))
+                chunk_lse = torch.logsumexp(logits, dim=-1)
+                top = torch.topk(logits, k, dim=-1)
+                top_ids[a:b], top_logits[a:b] = top.indices.cpu().numpy(), top.values.cpu().numpy()
+                lse[a:b] = chunk_lse.cpu().numpy()
+                nxt = torch.from_numpy(following[a:b]).to(device)
+                has = nxt >= 0
+                if bool(has.any()):
+                    picked = logits.gather(1, nxt.clamp(min=0).unsqueeze(1)).squeeze(1) - chunk_lse
+                    next_lp[a:b] = torch.where(has, picked, torch.nan).cpu().numpy()
+        return top_ids, top_logits, lse, next_lp
+
+
+class StoredAttention:
+    """Attention weights (L, H, T, T) derived from each layer's queries and keys on demand.
+
+    A layer costs one (H, T, D) x (H, D, T) product and a softmax the first time it is looked
+    at and is then remembered; `row` gives one query's weights without computing the layer.
+    """
+
+    def __init__(self, queries: np.ndarray, keys: np.ndarray) -> None:
+        self.queries, self.keys = queries, keys  # (L, H, T, D) float32 each
+        L, H, T, _ = queries.shape
+        self.shape = (L, H, T, T)
+        self.dtype = np.dtype(np.float32)
+        self.ndim = 4
+        self._layers: dict[int, np.ndarray] = {}
+
+    @property
+    def nbytes(self) -> int:
+        return self.queries.nbytes + self.keys.nbytes + sum(w.nbytes for w in self._layers.values())
+
+    def layer(self, layer: int) -> np.ndarray:
+        """(H, T, T) the weights of every head of one layer."""
+        layer = range(self.shape[0])[layer]
+        weights = self._layers.get(layer)
+        if weights is None:
+            with torch.inference_mode():
+                q, k = torch.from_numpy(self.queries[layer]), torch.from_numpy(self.keys[layer])
+                weights = attention_weights(q, k).numpy()
+            self._layers[layer] = weights
+        return weights
+
+    def row(self, layer: int, query: int) -> np.ndarray:
+        """(H, T) one query's weights in every head of one layer (0 on later keys)."""
+        layer = range(self.shape[0])[layer]
+        if layer in self._layers:
+            return self._layers[layer][:, query]
+        query = range(self.shape[2])[query]
+        with torch.inference_mode():
+            q = torch.from_numpy(self.queries[layer, :, query:query + 1])  # (H, 1, D)
+            k = torch.from_numpy(self.keys[layer])
+            return attention_weights(q, k, past=query)[:, 0].numpy()
+
+    def __getitem__(self, key):
+        key = key if isinstance(key, tuple) else (key,)
+        if isinstance(key[0], (int, np.integer)):
+            return self.layer(int(key[0]))[key[1:]]
+        return np.asarray(self)[key]
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        full = np.stack([self.layer(i) for i in range(self.shape[0])])
+        return full if dtype is None else full.astype(dtype)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+
 @dataclass
 class PassResult:
-    """Arrays for one token sequence; T tokens, K top predictions, V vocabulary."""
+    """Arrays for one token sequence; T tokens, V vocabulary."""
 
-    top_ids: np.ndarray  # (T, K) int64
-    top_logits: np.ndarray  # (T, K) float32
-    logsumexp: np.ndarray  # (T,) float32
     last_logits: np.ndarray  # (V,) float32: the next-token distribution after the last token
-    token_logprobs: np.ndarray  # (T,) float32, NaN for the first token
-    attention: np.ndarray | None  # (L, H, T, T) float32
+    final_hidden: np.ndarray  # (T, C) float32: the residual after the final layer norm
+    queries: np.ndarray | None  # (L, H, T, D) float32
+    keys: np.ndarray | None  # (L, H, T, D) float32
     residual: np.ndarray | None  # (2L+1, T, C) float32
     reused: int = 0  # positions taken from the previous pass
 
@@ -58,8 +145,8 @@ def common_prefix(a: tuple[int, ...] | list[int], b: tuple[int, ...] | list[int]
 class AnalysisPass:
     """Runs analysis passes for one model, keeping the last one's KV cache. Thread-safe."""
 
-    def __init__(self, model: GPT, reuse_cache: bool = True) -> None:
-        self.model = model
+    def __init__(self, model: GPT, readout: ModelReadout, reuse_cache: bool = True) -> None:
+        self.model, self.readout = model, readout
         self.reuse_cache = reuse_cache
         self._lock = threading.Lock()
         self._kept: _Kept | None = None
@@ -68,28 +155,28 @@ class AnalysisPass:
         with self._lock:
             self._kept = None
 
-    def run(self, ids: list[int], n_vocab: int, top_k: int, attention: bool = True,
-            residual: bool = True) -> PassResult:
-        """Logit statistics at every position of ids, plus attention weights and residuals on request."""
+    def run(self, ids: list[int], attention: bool = True, residual: bool = True) -> PassResult:
+        """The last position's logits and the final residuals of ids, plus each layer's queries and
+        keys and the residual stream on request."""
         flags = (attention, residual)
         with self._lock:  # take the kept state: a concurrent pass simply starts from scratch
             kept, self._kept = self._kept, None
         reuse = 0
         if kept is not None and kept.flags == flags and self.reuse_cache:
-            reuse = max(0, min(common_prefix(kept.ids, ids), len(ids)) - 1)
+            reuse = min(common_prefix(kept.ids, ids), len(ids) - 1)  # the last position always runs
         with torch.inference_mode():
             # Sized to the text (it grows as the user types): a full n_ctx cache would stay resident.
             cache = kept.cache if kept is not None else self.model.new_cache(capacity=len(ids) + CACHE_SLACK)
             cache.truncate(reuse)
             old = kept.result if reuse else None
-            result = self._run(ids, n_vocab, top_k, attention, residual, cache, old, reuse)
+            result = self._run(ids, attention, residual, cache, old, reuse)
         if self.reuse_cache:
             with self._lock:
                 self._kept = _Kept(tuple(ids), cache, result, flags)
         return result
 
-    def _run(self, ids: list[int], n_vocab: int, top_k: int, attention: bool, residual: bool,
-             cache: KVCache, old: PassResult | None, reuse: int) -> PassResult:
+    def _run(self, ids: list[int], attention: bool, residual: bool, cache: KVCache, old: PassResult | None,
+             reuse: int) -> PassResult:
         model, cfg = self.model, self.model.config
         device = model.wte.weight.device
         T, R = len(ids), reuse
@@ -97,56 +184,40 @@ class AnalysisPass:
         L, H, C = cfg.n_layer, cfg.n_head, cfg.n_embd
         on_cpu = device.type == "cpu"
 
-        att = res = None
+        def buffer(shape: tuple[int, ...], kept: np.ndarray | None, axis: int) -> tuple[np.ndarray, torch.Tensor]:
+            """A float32 array of `shape` whose first R positions (along `axis`) come from the last pass,
+            and where the model writes the rest: a view of it on the CPU, a device tensor elsewhere."""
+            array = np.empty(shape, dtype=np.float32)
+            head, tail = [slice(None)] * len(shape), [slice(None)] * len(shape)
+            head[axis], tail[axis] = slice(0, R), slice(R, None)
+            if R:
+                array[tuple(head)] = kept[tuple(head)]
+            target = torch.from_numpy(array)[tuple(tail)] if on_cpu else torch.empty(
+                (*shape[:axis], n, *shape[axis + 1:]), device=device)
+            return array, target
+
         trace = Trace() if (attention or residual) else None
-        if attention:
-            att = np.empty((L, H, T, T), dtype=np.float32)
-            if R:
-                att[:, :, :R, :R] = old.attention[:, :, :R, :R]
-                att[:, :, :R, R:] = 0.0  # earlier tokens never see later ones
-            trace.attention_out = (torch.from_numpy(att)[:, None, :, R:] if on_cpu
-                                   else torch.empty((L, 1, H, n, T), device=device))
+        queries = keys = res = None
+        if attention:  # (L, H, T, D): the model writes (L, B=1, H, n, D)
+            queries, q_out = buffer((L, H, T, cfg.head_dim), old and old.queries, axis=2)
+            keys, k_out = buffer((L, H, T, cfg.head_dim), old and old.keys, axis=2)
+            trace.query_out, trace.key_out = q_out.unsqueeze(1), k_out.unsqueeze(1)
         if residual:
-            res = np.empty((2 * L + 1, T, C), dtype=np.float32)
-            if R:
-                res[:, :R] = old.residual[:, :R]
-            trace.residual_out = (torch.from_numpy(res)[:, None, R:] if on_cpu
-                                  else torch.empty((2 * L + 1, 1, n, C), device=device))
+            res, r_out = buffer((2 * L + 1, T, C), old and old.residual, axis=1)
+            trace.residual_out = r_out.unsqueeze(1)
+        final, f_out = buffer((T, C), old and old.final_hidden, axis=0)
 
         idx = torch.tensor([ids[R:]], dtype=torch.long, device=device)
         rows = idx if model.id_rows is None else model.id_rows[idx]
-        h = model.hidden(rows, cache, trace)  # (1, n, C)
-
-        k = min(top_k, n_vocab)
-        top_ids = np.empty((T, k), dtype=np.int64)
-        top_logits = np.empty((T, k), dtype=np.float32)
-        lse = np.empty(T, dtype=np.float32)
-        logprobs = np.full(T, np.nan, dtype=np.float32)
-        if R:
-            top_ids[:R], top_logits[:R], lse[:R] = old.top_ids[:R], old.top_logits[:R], old.logsumexp[:R]
-            logprobs[: R + 1] = old.token_logprobs[: R + 1]
-        following = torch.tensor(ids[R + 1:], dtype=torch.long, device=device)  # the token after each position
-        last = None
-        for a in range(0, n, LOGIT_CHUNK):
-            b = min(n, a + LOGIT_CHUNK)
-            logits = model.unembed(model.ln_f(h[:, a:b]))[0, :, :n_vocab].float()  # (b - a, V)
-            chunk_lse = torch.logsumexp(logits, dim=-1)
-            top = torch.topk(logits, k, dim=-1)
-            top_ids[R + a:R + b] = top.indices.cpu().numpy()
-            top_logits[R + a:R + b] = top.values.cpu().numpy()
-            lse[R + a:R + b] = chunk_lse.cpu().numpy()
-            m = min(b, n - 1) - a  # rows of this chunk that have a following token
-            if m > 0:
-                picked = logits[:m].gather(1, following[a:a + m].unsqueeze(1)).squeeze(1)
-                logprobs[R + a + 1:R + a + 1 + m] = (picked - chunk_lse[:m]).cpu().numpy()
-            if b == n:
-                last = logits[-1].cpu().numpy().copy()  # a copy: not a view that pins the chunk
+        h = model.ln_f(model.hidden(rows, cache, trace))[0]  # (n, C)
+        f_out.copy_(h)
+        last = self.readout.logits(h[-1:])[0].cpu().numpy()
 
         if not on_cpu:
+            final[R:] = f_out.float().cpu().numpy()
             if attention:
-                att[:, :, R:] = trace.attention_out[:, 0].cpu().numpy()
+                queries[:, :, R:] = q_out.cpu().numpy()
+                keys[:, :, R:] = k_out.cpu().numpy()
             if residual:
-                res[:, R:] = trace.residual_out[:, 0].float().cpu().numpy()
-        return PassResult(top_ids=top_ids, top_logits=top_logits, logsumexp=lse, last_logits=last,
-                          token_logprobs=logprobs, attention=att, residual=res, reused=R)
-
+                res[:, R:] = r_out.float().cpu().numpy()
+        return PassResult(last_logits=last, final_hidden=final, queries=queries, keys=keys, residual=res, reused=R)

@@ -56,7 +56,13 @@ class KVCache:
 
 @dataclass
 class Trace:
-    """What a traced forward pass saw inside the model."""
+    """What a traced forward pass saw inside the model.
+
+    Attention is kept one of two ways: as weights (`attention`, computed the long way) or, when
+    `query_out`/`key_out` are given, as each layer's queries and keys, from which
+    `attention_weights` gives the same weights later, for only the layers someone looks at
+    (the pass itself then runs the fused kernel, which never materialises them).
+    """
 
     attention: list[torch.Tensor] = field(default_factory=list)  # per layer: (B, H, T, S)
     # The residual stream: index 0 = token + position embedding, 2l+1 = after layer l's attention,
@@ -67,6 +73,13 @@ class Trace:
     # so nothing needs stacking afterwards (the arrays can be numpy-backed).
     attention_out: torch.Tensor | None = None
     residual_out: torch.Tensor | None = None
+    # Queries and keys of this pass's T tokens, (L, B, H, T, D) float32 each, instead of weights.
+    query_out: torch.Tensor | None = None
+    key_out: torch.Tensor | None = None
+
+    @property
+    def keeps_weights(self) -> bool:
+        return self.query_out is None
 
     def keep_residual(self, x: torch.Tensor) -> None:
         if self.residual_out is not None:
@@ -88,10 +101,13 @@ class SelfAttention(nn.Module):
         # (B, T, C) -> (B, H, T, D)
         q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
         past = cache.length if cache is not None else 0
+        if trace is not None and not trace.keeps_weights:
+            trace.query_out[layer].copy_(q)
+            trace.key_out[layer].copy_(k)
         if cache is not None:
             k, v = cache.store(layer, k, v)  # (B, H, S, D)
         S = k.size(2)
-        if trace is not None:
+        if trace is not None and trace.keeps_weights:
             y = self._attend_with_weights(q, k, v, past, trace)
         elif past == 0:
             p = self.dropout if self.training else 0.0
@@ -105,14 +121,23 @@ class SelfAttention(nn.Module):
 
     @staticmethod
     def _attend_with_weights(q, k, v, past: int, trace: Trace) -> torch.Tensor:
-        """Attention the long way, so the weights can be kept. Softmax in float32."""
-        T, S = q.size(2), k.size(2)
-        scores = (q.float() * (1.0 / math.sqrt(q.size(-1)))) @ k.float().transpose(-2, -1)  # (B, H, T, S)
-        scores.masked_fill_(~_causal_mask(T, S, past, q.device), float("-inf"))
+        """Attention the long way, so the weights can be kept."""
         out = trace.attention_out[len(trace.attention)] if trace.attention_out is not None else None
-        weights = torch.softmax(scores, dim=-1, out=out)  # all heads at once
+        weights = attention_weights(q, k, past, out=out)
         trace.attention.append(weights)
         return (weights @ v.float()).to(v.dtype)
+
+
+def attention_weights(q: torch.Tensor, k: torch.Tensor, past: int = 0, out: torch.Tensor | None = None) -> torch.Tensor:
+    """softmax(q k^T / sqrt(D)) under the causal mask, in float32, for every head at once.
+
+    q (..., T, D) are the queries of positions past..past+T-1; k (..., S, D) the keys of positions
+    0..S-1. Returns (..., T, S); a query's weights on later keys are exactly 0.
+    """
+    T, S = q.size(-2), k.size(-2)
+    scores = (q.float() * (1.0 / math.sqrt(q.size(-1)))) @ k.float().transpose(-2, -1)
+    scores.masked_fill_(~_causal_mask(T, S, past, q.device), float("-inf"))
+    return torch.softmax(scores, dim=-1, out=out)
 
 
 def _causal_mask(T: int, S: int, past: int, device) -> torch.Tensor:

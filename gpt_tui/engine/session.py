@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from .analysis import Analysis, Candidate, Neighbour, Neighbours, Prediction
-from .analysis_pass import AnalysisPass
+from .analysis_pass import AnalysisPass, ModelReadout, StoredAttention
 from .loading import LoadedModel, load_model
 from .sampling import SamplingParams, adjusted_probs, sample
 
@@ -64,7 +64,8 @@ class Session:
         self._cache_bytes = cache_bytes
         self._lock = threading.Lock()
         self._unit_rows: torch.Tensor | None = None  # W_E rows scaled to length 1, built once
-        self._pass = AnalysisPass(self.model)
+        self.readout = ModelReadout(self.model, self.n_vocab, TOP_K_PER_POSITION)
+        self._pass = AnalysisPass(self.model, self.readout)
 
     @classmethod
     def open(cls, model: str | None = None, device: str = "auto", dtype: str = "auto") -> "Session":
@@ -130,21 +131,19 @@ class Session:
 
     def _run_analysis(self, text: str, enc: Encoded, attention: bool, residual: bool) -> Analysis:
         ids = enc.ids
-        # One traced pass written straight into the arrays below, reusing the last text's KV cache
-        # for the prefix it shares with this one (analysis_pass.py).
-        out = self._pass.run(ids, self.n_vocab, TOP_K_PER_POSITION, attention=attention, residual=residual)
+        # One pass written straight into the arrays below, reusing the last text's KV cache for the
+        # prefix it shares with this one; the rest is derived when looked at (analysis_pass.py).
+        out = self._pass.run(ids, attention=attention, residual=residual)
         return Analysis(
             text=text,
             model_name=self.name,
             pieces=tuple(self.tokenizer.pieces(ids)),
             ids=np.asarray(ids, dtype=np.int64),
             dropped=enc.dropped,
-            top_ids=out.top_ids,  # (T, K)
-            top_logits=out.top_logits,
-            logsumexp=out.logsumexp,  # (T,)
             last_logits=out.last_logits,  # (V,)
-            token_logprobs=out.token_logprobs,
-            attention=out.attention,  # (L, H, T, T)
+            final_hidden=out.final_hidden,  # (T, C)
+            readout=self.readout,
+            attention=StoredAttention(out.queries, out.keys) if attention else None,  # (L, H, T, T)
             residual=out.residual,  # (2L+1, T, C)
         )
 

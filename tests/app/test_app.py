@@ -56,7 +56,7 @@ async def test_typing_updates_every_panel(make_app):
         view = app.screen.query_one(CandidatesPanel).view
         assert view is not None and view.survivors is not None
         top = app.screen.query_one(CandidatesPanel).view.rows[0]
-        assert top.id == int(a.top_ids[-1, 0])  # the engine's ranking, unchanged
+        assert top.id == int(a.position(-1).top_ids[0])  # the engine's ranking, unchanged
         assert f"{top.prob * 100:.2f}%" in shown
         assert app.screen.query_one(NeighboursPanel).neighbours.query == repr("berry")
         assert app.screen.query_one(AttentionPanel).analysis is a
@@ -78,7 +78,10 @@ async def test_selection_drives_every_panel(make_app):
         view = screen.query_one(CandidatesPanel).view
         assert "after #1 raw" in view.title and "berry" in view.title
         assert view.survivors is None  # the knobs apply at the last position only
-        assert [r.id for r in view.rows] == [int(i) for i in screen.analysis.top_ids[1]]
+        a = screen.analysis
+        # Only what is on screen was derived: predictions after the selected positions, one layer's weights.
+        assert set(a._memo) <= {0, 1, 2} and list(a.attention._layers) == [screen.layer_index]
+        assert [r.id for r in view.rows] == [int(i) for i in a.top_ids[1]]
         await pilot.press("home")
         await settle(pilot)
         assert screen.selected == 0

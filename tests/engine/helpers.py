@@ -130,3 +130,39 @@ def compact_pair(row_ids: list[int], seed: int = 5):
     model.load_state_dict(state, strict=True)
     model.set_row_ids(torch.tensor(row_ids))
     return hf, model.eval()
+
+
+class PassView:
+    """An AnalysisPass result seen the way the panels see it, through Analysis: every derived part
+    (predictions at each position, attention weights from queries and keys) computed on access."""
+
+    def __init__(self, result, ids, readout) -> None:
+        import numpy as np
+
+        from gpt_tui.engine.analysis import Analysis
+        from gpt_tui.engine.analysis_pass import StoredAttention
+
+        self.reused = result.reused
+        attention = None if result.queries is None else StoredAttention(result.queries, result.keys)
+        self.analysis = Analysis(text="", model_name="", pieces=(), ids=np.asarray(ids, dtype=np.int64), dropped=0,
+                                 last_logits=result.last_logits, final_hidden=result.final_hidden, readout=readout,
+                                 attention=attention, residual=result.residual)
+
+    def __getattr__(self, name):
+        import numpy as np
+
+        value = getattr(self.analysis, name)
+        return np.asarray(value) if name == "attention" and value is not None else value
+
+
+class Runner:
+    """AnalysisPass with the model's own readout, returning PassViews."""
+
+    def __init__(self, model, reuse_cache: bool = True, n_vocab: int = 50257, top_k: int = 50) -> None:
+        from gpt_tui.engine.analysis_pass import AnalysisPass, ModelReadout
+
+        self.readout = ModelReadout(model, n_vocab, top_k)
+        self.inner = AnalysisPass(model, self.readout, reuse_cache=reuse_cache)
+
+    def run(self, ids, attention: bool = True, residual: bool = True) -> PassView:
+        return PassView(self.inner.run(ids, attention=attention, residual=residual), ids, self.readout)

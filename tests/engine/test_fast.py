@@ -11,13 +11,13 @@ import torch
 import torch.nn as nn
 
 from gpt_tui.engine import fast
-from gpt_tui.engine.analysis_pass import AnalysisPass, common_prefix
+from gpt_tui.engine.analysis_pass import common_prefix
 from gpt_tui.engine.gpt import Trace
 from gpt_tui.engine.loading import load_model
 from gpt_tui.engine.sampling import SamplingParams
 from gpt_tui.engine.session import Session
 
-from .helpers import PROMPT, hf_logits
+from .helpers import PROMPT, Runner, hf_logits
 
 ATOL = 1e-4
 needs_packing = pytest.mark.skipif(fast.packing_support(torch.device("cpu"), torch.float32) is not None,
@@ -158,8 +158,8 @@ def test_interactive_threads_leave_a_core_to_the_ui():
 # -- the analysis pass ----------------------------------------------------------------------------------
 
 
-def _full(model, ids, n_vocab):
-    return AnalysisPass(model, reuse_cache=False).run(ids, n_vocab, 50)
+def _full(model, ids, n_vocab=50257):
+    return Runner(model, reuse_cache=False, n_vocab=n_vocab).run(ids)
 
 
 def _assert_same(got, want):
@@ -177,16 +177,17 @@ def test_common_prefix():
 
 
 def test_analysis_pass_matches_the_traced_forward(packed, prompt_ids):
-    """The chunked statistics and the preallocated buffers hold what a plain traced pass gives."""
+    """The derived statistics and weights and the preallocated buffers hold what a traced pass that
+    keeps every weight gives (the pass runs the fused attention kernel: rounding differs a little)."""
     model, n_vocab = packed.model, 50257
     trace = Trace()
     logits = _logits(packed, prompt_ids, trace)
     out = _full(model, prompt_ids, n_vocab)
     np.testing.assert_allclose(out.attention, torch.stack(trace.attention)[:, 0].numpy(), atol=1e-6, rtol=0)
-    np.testing.assert_allclose(out.residual, torch.stack(trace.residual)[:, 0].numpy(), atol=1e-6, rtol=0)
+    np.testing.assert_allclose(out.residual, torch.stack(trace.residual)[:, 0].numpy(), atol=2e-5, rtol=0)
     lse = torch.logsumexp(logits, -1)
     np.testing.assert_allclose(out.logsumexp, lse.numpy(), atol=1e-5, rtol=0)
-    np.testing.assert_allclose(out.last_logits, logits[-1].numpy(), atol=1e-6, rtol=0)
+    np.testing.assert_allclose(out.last_logits, logits[-1].numpy(), atol=2e-5, rtol=0)
     following = torch.tensor(prompt_ids[1:]).unsqueeze(1)
     expected = (logits[:-1].gather(1, following).squeeze(1) - lse[:-1]).numpy()
     assert np.isnan(out.token_logprobs[0])
@@ -203,20 +204,20 @@ def test_analysis_pass_in_chunks(packed, prompt_ids, monkeypatch):
 
 def test_editing_the_end_reuses_the_cache_and_changes_nothing(packed, gpt2_tok):
     """Typing, deleting and editing: every result equals a pass from scratch."""
-    runner = AnalysisPass(packed.model)
+    runner = Runner(packed.model)
     texts = [PROMPT, PROMPT + " And", PROMPT + " And then", PROMPT[:40], PROMPT[:40] + " lazy cat",
              "Something else entirely.", "Something else entirely. Yes"]
     reused = []
     for text in texts:
         ids = gpt2_tok.encode(text)
-        got = runner.run(ids, 50257, 50)
+        got = runner.run(ids)
         _assert_same(got, _full(packed.model, ids, 50257))
         reused.append(got.reused)
     assert reused[0] == 0 and reused[5] == 0  # nothing to reuse
     assert all(r > 0 for i, r in enumerate(reused) if i not in (0, 5))
     ids = gpt2_tok.encode(PROMPT)
-    runner.run(ids, 50257, 50)
-    shorter = runner.run(ids[:-1], 50257, 50)
+    runner.run(ids)
+    shorter = runner.run(ids[:-1])
     assert shorter.reused == len(ids) - 2  # a token deleted: only the new last position is run again
     _assert_same(shorter, _full(packed.model, ids[:-1], 50257))
 
@@ -236,7 +237,7 @@ def test_session_analyse_reuses_and_matches_reference(hf_dir, hf_model, gpt2_tok
 
 def test_concurrent_passes_stay_correct(packed, gpt2_tok):
     """Two threads on one runner: each result is its own text's, whoever holds the cache."""
-    runner = AnalysisPass(packed.model)
+    runner = Runner(packed.model)
     texts = [PROMPT, PROMPT + " A", "Other words here", PROMPT + " A B"] * 2
     wants = {t: _full(packed.model, gpt2_tok.encode(t), 50257) for t in set(texts)}
     errors = []
@@ -244,7 +245,7 @@ def test_concurrent_passes_stay_correct(packed, gpt2_tok):
     def work(chunk):
         try:
             for text in chunk:
-                _assert_same(runner.run(gpt2_tok.encode(text), 50257, 50), wants[text])
+                _assert_same(runner.run(gpt2_tok.encode(text)), wants[text])
         except AssertionError as exc:  # pragma: no cover - reported below
             errors.append(exc)
 

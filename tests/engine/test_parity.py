@@ -14,7 +14,7 @@ from gpt_tui.engine.gpt import Trace
 from gpt_tui.engine.loading import load_model
 from gpt_tui.engine.sampling import SamplingParams
 
-from .helpers import PROMPT, hf_logits, our_logits
+from .helpers import PROMPT, Runner, hf_logits, our_logits
 
 ATOL = 1e-4
 
@@ -197,6 +197,33 @@ def test_analyse_token_logprobs(analysis_and_ref):
     np.testing.assert_allclose(analysis.token_logprobs[1:], ref.numpy(), atol=ATOL, rtol=0)
 
 
+def test_parts_derived_on_first_look_match_the_reference(session, hf_model):
+    """The pass keeps only what every panel needs; one position's predictions and one query's or one
+    layer's attention, derived later and alone, are the reference's numbers."""
+    analysis = session.analyse(PROMPT + " Derived")
+    out, _ = _hf_outputs(hf_model, analysis.ids.tolist())
+    ref = out.logits[0]
+    T = analysis.n_tokens
+    position = analysis.position(5)
+    assert "all" not in analysis._memo  # one row of the unembedding, not every position's
+    np.testing.assert_allclose(position.top_logits, torch.topk(ref[5], position.top_ids.size).values.numpy(),
+                               atol=ATOL, rtol=0)
+    np.testing.assert_allclose(position.top_logits, ref[5, position.top_ids].numpy(), atol=ATOL, rtol=0)
+    assert position.logsumexp == pytest.approx(float(torch.logsumexp(ref[5], -1)), abs=ATOL)
+    want = float(ref[5].log_softmax(-1)[analysis.ids[6]])
+    assert position.next_logprob == pytest.approx(want, abs=ATOL) == analysis.token_logprob(6)
+    assert np.isnan(analysis.position(-1).next_logprob) and np.isnan(analysis.token_logprob(0))
+    assert analysis.position(T - 1) is analysis.position(-1)  # remembered
+    stored = analysis.attention
+    row = analysis.attention_row(1, 7)
+    assert stored._layers == {}  # a row without the layer
+    np.testing.assert_allclose(row, out.attentions[1][0, :, 7].numpy(), atol=ATOL, rtol=0)
+    assert np.all(row[:, 8:] == 0)
+    np.testing.assert_allclose(stored[0, 3], out.attentions[0][0, 3].numpy(), atol=ATOL, rtol=0)
+    assert list(stored._layers) == [0]
+    np.testing.assert_allclose(analysis.attention_row(0, 7), stored.layer(0)[:, 7], atol=0, rtol=0)
+
+
 def test_analyse_attention_and_residual(analysis_and_ref, loaded):
     analysis, out = analysis_and_ref
     cfg = loaded.config
@@ -235,30 +262,26 @@ def _assert_pass_matches(result, hf_model, ids):
 
 def test_analysis_pass_reuses_the_shared_prefix(loaded, hf_model, prompt_ids):
     """Typing appends or edits the end: only the changed positions run, and every array is still exact."""
-    from gpt_tui.engine.analysis_pass import AnalysisPass
-
-    runner = AnalysisPass(loaded.model)
-    first = runner.run(prompt_ids[:12], 50257, 20)
+    runner = Runner(loaded.model)
+    first = runner.run(prompt_ids[:12])
     assert first.reused == 0
     _assert_pass_matches(first, hf_model, prompt_ids[:12])
-    extended = runner.run(prompt_ids, 50257, 20)  # 12 tokens shared: positions 11… run again
-    assert extended.reused == 11
+    extended = runner.run(prompt_ids)  # 12 tokens shared: positions 12… run
+    assert extended.reused == 12
     _assert_pass_matches(extended, hf_model, prompt_ids)
     edited = prompt_ids[:7] + [464, 3290] + prompt_ids[7:]
-    again = runner.run(edited, 50257, 20)  # an insertion after 7 tokens
-    assert again.reused == 6
+    again = runner.run(edited)  # an insertion after 7 tokens
+    assert again.reused == 7
     _assert_pass_matches(again, hf_model, edited)
-    shorter = runner.run(edited[:5], 50257, 20)  # text deleted from the end
+    shorter = runner.run(edited[:5])  # text deleted from the end
     assert shorter.reused == 4
     _assert_pass_matches(shorter, hf_model, edited[:5])
 
 
 def test_analysis_pass_does_not_reuse_across_different_flags(loaded, hf_model, prompt_ids):
-    from gpt_tui.engine.analysis_pass import AnalysisPass
-
-    runner = AnalysisPass(loaded.model)
-    runner.run(prompt_ids, 50257, 10, attention=False, residual=False)
-    result = runner.run(prompt_ids, 50257, 10)
+    runner = Runner(loaded.model)
+    runner.run(prompt_ids, attention=False, residual=False)
+    result = runner.run(prompt_ids)
     assert result.reused == 0
     _assert_pass_matches(result, hf_model, prompt_ids)
 

@@ -143,7 +143,7 @@ class AttentionPanel(Widget, can_focus=True):
         for k in keys:
             label = visible(a.pieces[k].text)[: cw - 1].ljust(cw)
             key_head.append(label, style="bold reverse" if k == q else "dim")
-        grid = a.attention[self.layer_index, self.head]
+        grid = a.attention[self.layer_index, self.head]  # (T, T), the layer derived on first look
         lines = [head, key_head]
         for i in keys:
             line = Text()
@@ -173,10 +173,11 @@ class AttentionPanel(Widget, can_focus=True):
         lines.append(header)
         for layer in range(a.n_layer):
             line = Text(f"L{layer:<3}", style="dim")
+            row = a.attention_row(layer, q)  # (H, T): one query, no need for the whole layer
             for h in range(a.n_head):
                 thumb = Text()
                 for key in keys:
-                    w = float(a.attention[layer, h, q, key]) if key >= 0 else 0.0
+                    w = float(row[h, key]) if key >= 0 else 0.0
                     thumb.append(RAMP[ramp_level(w)] if key >= 0 else MASKED, style=shade(w))
                 if (layer, h) == self._cursor:
                     thumb.stylize("reverse")

@@ -104,7 +104,7 @@ class TokensPanel(Widget, can_focus=True):
         info.append(f"#{sel} ", style="bold")
         info.append(chip_label(piece, False), style="reverse")
         info.append(f" id {piece.id} · characters {piece.start}–{piece.end}")
-        lp = a.token_logprobs[sel]
+        lp = a.token_logprob(sel)
         info.append(" · first token, nothing before it" if math.isnan(lp) else f" · log p = {lp:.3f}")
         if piece.is_partial:
             info.append(" · ⟨…⟩ part of a character", style="italic")
