@@ -6,8 +6,13 @@ from __future__ import annotations
 
 def run(model: str | None = None, device: str = "auto", dtype: str = "auto", mouse: bool = True) -> int:
     """Open the session full-screen; returns an exit status for the command line."""
+    import gc
+
     from .app import GptTuiApp
 
+    # What the imports made (textual's and our modules) lives as long as the process: frozen, it is
+    # left out of the collector's full passes, one of which would otherwise delay the first frame.
+    gc.freeze()
     app = GptTuiApp(model=model, device=device, dtype=dtype)
     try:
         app.run(mouse=mouse)

@@ -5,7 +5,10 @@ blocking call (loading, the forward pass, neighbours, generation) runs in a thre
 from __future__ import annotations
 
 import asyncio
+import gc
+import importlib
 import signal
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +28,7 @@ from .messages import (
     AnalysisFailed,
     AnalysisReady,
     CandidatePicked,
+    EncodingsFound,
     GenerationDone,
     GenerationStep,
     HeadPicked,
@@ -51,6 +55,24 @@ NEIGHBOURS_TOP = 20
 PANELS = ("tokens", "neighbours", "attention", "candidates", "generation")
 TITLES = {"tokens": "Tokens", "neighbours": "Neighbours", "attention": "Attention",
           "candidates": "Candidates", "generation": "Generation"}
+
+
+def _import_engine() -> None:
+    """Import torch and the engine (the load worker's first second) with the cyclic garbage
+    collector paused, then freeze what the imports made. Those hundreds of thousands of objects
+    live as long as the process; left in the collector, every full collection walks them all
+    (~100 ms with the GIL held, stalling the UI thread too: once just before the model's status
+    is painted, and again while the user types). Once per process: later loads import nothing."""
+    if "torch" in sys.modules:
+        return
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        importlib.import_module("gpt_tui.engine.session")  # torch, numpy, tiktoken and the engine
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()
 
 
 def _human(n: int) -> str:
@@ -200,6 +222,7 @@ class ExplorerScreen(Screen):
 
     @work(thread=True, exclusive=True, group="load", exit_on_error=False)
     def _load_worker(self, spec: str | None) -> None:
+        _import_engine()
         from gpt_tui.engine.fast import set_interactive_threads
         from gpt_tui.engine.loading import ModelLoadError
         from gpt_tui.engine.session import Session
@@ -218,13 +241,23 @@ class ExplorerScreen(Screen):
             self.post_message(ModelFailed(spec, f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"))
             return
         names = self._encoding_names
-        if names is None:
-            try:
-                names = available_encodings()
-            except Exception:
-                names = []
-        names = [n for n in names if n != session.tokenizer.name]
-        self.post_message(ModelLoaded(session, names))
+        if names is not None:
+            self.post_message(ModelLoaded(session, [n for n in names if n != session.tokenizer.name]))
+            return
+        # All those available offline: the model is ready before they are known (see EncodingsFound).
+        self.post_message(ModelLoaded(session, None))
+        try:
+            names = available_encodings()
+        except Exception:
+            names = []
+        self.post_message(EncodingsFound(session, [n for n in names if n != session.tokenizer.name]))
+
+    def on_encodings_found(self, message: EncodingsFound) -> None:
+        if message.session is not self.session:
+            return  # another model was loaded since; its own load looks again
+        self._encoding_names = message.encodings
+        if self.text and message.encodings:
+            self._request_analysis(now=True)  # a text typed while loading: compare it too
 
     def on_model_loaded(self, message: ModelLoaded) -> None:
         self.session = message.session

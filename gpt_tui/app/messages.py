@@ -18,7 +18,17 @@ class ModelLoaded(_Msg):
     """A model finished loading in the load worker."""
 
     session: Any  # gpt_tui.engine.session.Session
-    encodings: list[str] = field(default_factory=list)  # other encodings available offline
+    # Other encodings available offline; None: not known yet, an EncodingsFound follows.
+    encodings: list[str] | None = field(default_factory=list)
+
+
+@dataclass
+class EncodingsFound(_Msg):
+    """The other encodings available offline, found by the load worker after its ModelLoaded:
+    finding out builds each of them (a fifth of a second), which the model's status need not wait for."""
+
+    session: Any  # the session they were found for
+    encodings: list[str]
 
 
 @dataclass

@@ -145,8 +145,28 @@ def _config_from_state(state: dict[str, torch.Tensor], n_head: int | None = None
                      n_head=n_head or max(1, n_embd // 64), bias=bias, **extra)
 
 
+class _MetaSkeleton(torch.overrides.TorchFunctionMode):
+    """Used with torch.device("meta") while a model's skeleton is built, to keep PyTorch's Python
+    meta kernels out of it: the first normal_ on a meta tensor imports torch._dynamo, the first
+    arange sympy, together over a second of loading, and nothing else in gpt-tui needs either.
+    So initialisers (torch.nn.init.*, Tensor.normal_) are skipped on meta tensors, which hold no
+    values to fill (the checkpoint replaces every one), and arange counts on the CPU, then goes
+    to meta like the rest. Modes are per thread: other threads are untouched.
+    """
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func is torch.Tensor.normal_ or getattr(func, "__module__", None) == "torch.nn.init":
+            tensor = args[0] if args else kwargs.get("tensor")
+            if isinstance(tensor, torch.Tensor) and tensor.is_meta:
+                return tensor
+        if func is torch.arange and kwargs.get("device") is None:  # a buffer's ids: small
+            return func(*args, **kwargs, device="cpu").to("meta")
+        return func(*args, **kwargs)
+
+
 def _build(config: GPTConfig, state: dict[str, torch.Tensor], device, dtype) -> GPT:
-    with torch.device("meta"):
+    with torch.device("meta"), _MetaSkeleton():
         model = GPT(config)
     for k, v in state.items():  # in place, so that no second dict keeps the originals alive
         if v.is_floating_point():

@@ -12,6 +12,7 @@ import base64
 import hashlib
 import importlib.util
 import json
+import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -252,15 +253,32 @@ def get_tokenizer(name: str = "gpt2") -> Tokenizer:
 
 
 def available_encodings() -> list[str]:
-    """Encodings usable right now without a network (gpt2 first)."""
+    """Encodings usable right now without a network (gpt2 first): the two shipped as packages, and
+    the others only if tiktoken already has them in its cache (so asking never downloads)."""
     names = ["gpt2"]
     for name in KNOWN_ENCODINGS[1:]:
+        if name != "cl100k_base" and not _in_tiktoken_cache(name):
+            continue
         try:
             get_tokenizer(name)
         except TokenizerError:
             continue
         names.append(name)
     return names
+
+
+def _in_tiktoken_cache(name: str) -> bool:
+    """Whether tiktoken's download cache holds OpenAI's file for this encoding (the cache layout of
+    tiktoken.load.read_file_cached: a directory from the environment, files named by the URL's SHA-1)."""
+    import tempfile
+
+    cache_dir = os.environ.get("TIKTOKEN_CACHE_DIR", os.environ.get("DATA_GYM_CACHE_DIR"))
+    if cache_dir is None:
+        cache_dir = os.path.join(tempfile.gettempdir(), "data-gym-cache")
+    if not cache_dir:  # "" turns tiktoken's cache off: every use would download
+        return False
+    url = f"https://openaipublic.blob.core.windows.net/encodings/{name}.tiktoken"
+    return os.path.isfile(os.path.join(cache_dir, hashlib.sha1(url.encode()).hexdigest()))
 
 
 def tokenizer_from_files(vocab_json: Path, merges_txt: Path, name: str = "model") -> Tokenizer:

@@ -290,6 +290,20 @@ async def test_model_loads_in_a_worker(make_app, tiny_checkpoint):
         assert [p.text for p in app.screen.analysis.pieces] == ["st", "raw", "berry"]
 
 
+async def test_the_model_is_ready_before_the_other_encodings_are_found(make_app, tiny_checkpoint):
+    """As `gpt-tui` starts (encodings=None: all those available offline), the model's status does
+    not wait for the other encodings to be built; they follow, and a text already there is then
+    compared with them too."""
+    seen = []
+    app = make_app(session=None, model=str(tiny_checkpoint), encodings=None, text="strawberry")
+    async with app.run_test(size=WIDE, message_hook=lambda m: seen.append(type(m).__name__)) as pilot:
+        await settle(pilot, 0.1)
+        assert seen.index("ModelLoaded") < seen.index("EncodingsFound")
+        screen: ExplorerScreen = app.screen
+        assert "cl100k_base" in screen._encoding_names and "gpt2" not in screen._encoding_names
+        assert screen.analysis.text == "strawberry" and "cl100k_base" in screen.encodings
+
+
 async def test_no_bundled_model_says_so(make_app, monkeypatch):
     import gpt_tui.engine.loading as loading
 

@@ -43,6 +43,25 @@ def test_engine_package_import_is_cheap():
     assert found == {"torch": False}
 
 
+def test_loading_a_model_imports_neither_dynamo_nor_sympy(tmp_path):
+    """The skeleton is built on the meta device without PyTorch's Python meta kernels, whose first
+    use imports torch._dynamo (normal_) and sympy (arange): over a second of loading, for nothing."""
+    found = _run(
+        "import json, sys\n"
+        "from gpt_tui.engine.config import GPTConfig\n"
+        "from gpt_tui.engine.gpt import GPT\n"
+        "from gpt_tui.engine.loading import load_model, save_model\n"
+        f"path = save_model(GPT(GPTConfig(n_ctx=16, n_embd=8, n_layer=1, n_head=2, n_rows=300)), "
+        f"__import__('pathlib').Path({str(tmp_path)!r}), meta={{}})\n"
+        "heavy = lambda: [m for m in ('torch._dynamo', 'sympy') if m in sys.modules]\n"
+        "before = heavy()\n"
+        "loaded = load_model(str(path), device='cpu')\n"
+        "print(json.dumps({'before': before, 'after': heavy(),\n"
+        "                  'meta': any(t.is_meta for t in [*loaded.model.parameters(), *loaded.model.buffers()])}))"
+    )
+    assert found == {"before": [], "after": [], "meta": False}
+
+
 def test_unknown_hub_model_fails_fast_offline(tmp_path):
     """With HF_HUB_OFFLINE and an empty cache, hub names fail at once with a clear message."""
     found = _run(

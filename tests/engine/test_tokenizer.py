@@ -187,6 +187,31 @@ def test_unknown_encoding(fresh_cache):
         get_tokenizer("no_such_encoding")
 
 
+def test_available_encodings_never_download(tmp_path, monkeypatch, fresh_cache):
+    """Listing what is usable offline reads tiktoken's cache and never fetches what is not there."""
+    import hashlib
+
+    import tiktoken.load
+
+    fetched = []
+
+    def no_network(url):
+        fetched.append(url)
+        raise OSError("offline")
+
+    monkeypatch.setattr(tiktoken.load, "read_file", no_network)
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path))
+    assert tokmod.available_encodings() == ["gpt2", "cl100k_base"]
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", "")  # tiktoken's cache turned off: every use would fetch
+    assert tokmod.available_encodings() == ["gpt2", "cl100k_base"]
+    assert fetched == []
+    # A cached file that fails tiktoken's hash check is left out (tiktoken itself may try to fetch it again).
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path))
+    url = "https://openaipublic.blob.core.windows.net/encodings/o200k_base.tiktoken"
+    (tmp_path / hashlib.sha1(url.encode()).hexdigest()).write_bytes(b"not the real file")
+    assert tokmod.available_encodings() == ["gpt2", "cl100k_base"]
+
+
 def _hf_tokenizer_files(path):
     """A Hugging Face GPT-2 tokenizer's files: encoder.json is vocab.json, vocab.bpe is merges.txt."""
     vocab, encoder = tokmod.gpt2_bpe_files()
