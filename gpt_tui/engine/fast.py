@@ -311,7 +311,13 @@ def _owned_bytes(n: int) -> torch.Tensor:
     the OS the moment the tensor dies (so a weight replaced by its packed form really is freed)."""
     if n < OWN_MAPPING_BYTES:
         return torch.empty(n, dtype=torch.uint8)
-    return torch.frombuffer(mmap.mmap(-1, n, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS), dtype=torch.uint8)
+    mapping = mmap.mmap(-1, n, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    if hasattr(mmap, "MADV_HUGEPAGE"):  # 2 MB pages, as torch's allocator gives (see engine/__init__.py)
+        try:
+            mapping.madvise(mmap.MADV_HUGEPAGE)
+        except OSError:
+            pass
+    return torch.frombuffer(mapping, dtype=torch.uint8)
 
 
 def read_safetensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
