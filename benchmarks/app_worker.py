@@ -138,18 +138,28 @@ def app_decode(ckpt: str, threads: int, new_tokens: int, reps: int) -> dict:
     from gpt_tui.engine.session import Session
 
     session = Session(load_model(ckpt, device="cpu", dtype="float32"))
+    runs = []  # (tokens, seconds) of every generation, timed inside the generating thread
+    generate = session.generate
+
+    def timed_generate(*args, **kwargs):
+        start, n = time.perf_counter(), 0
+        for token in generate(*args, **kwargs):
+            n += 1
+            yield token
+        runs.append((n, time.perf_counter() - start))
+
+    session.generate = timed_generate  # the app calls it from its worker thread: the same clock both ways
     ids = prompt_ids(16)
     params = SamplingParams(temperature=0)
-    bare = []
     list(session.generate(ids, params, 8, seed=0, stop_at_eot=False))  # warm-up
     for _ in range(reps):
-        start = time.perf_counter()
-        n = len(list(session.generate(ids, params, new_tokens, seed=0, stop_at_eot=False)))
-        bare.append(n / (time.perf_counter() - start))
+        list(session.generate(ids, params, new_tokens, seed=0, stop_at_eot=False))
+    bare = [n / s for n, s in runs[1:]]
+    runs.clear()
 
     probe = Probe()
     app = GptTuiApp(session=session, encodings=[], seed=0, text=text_of(16))
-    in_app, paints = [], []
+    paints = []
 
     async def main():
         async with app.run_test(size=(120, 40), message_hook=probe.hook) as pilot:
@@ -162,13 +172,11 @@ def app_decode(ckpt: str, threads: int, new_tokens: int, reps: int) -> dict:
                 start = time.perf_counter()
                 screen.run_command(f"/gen {new_tokens}")
                 await _until(lambda: probe.seen("GenerationDone", start), 300, step=0.01)
-                steps = [t for t, _ in probe.seen("GenerationStep", start)]
-                if len(steps) > 2:
-                    in_app.append((len(steps) - 1) / (steps[-1] - steps[0]))
-                    paints.append(sum(1 for t in probe.paints if steps[0] <= t <= steps[-1]))
                 await _idle(app, probe, quiet=0.2)
+                paints.append(sum(1 for t in probe.paints if t >= start))
             await pilot.press("ctrl+q")
 
     asyncio.run(main())
+    in_app = [n / s for n, s in runs]  # the app's own generations, while it painted each token
     return {"bare_tok_s": bare, "in_app_tok_s": in_app[1:] or in_app, "paints_per_run": paints,
             "threads": torch.get_num_threads(), "new_tokens": new_tokens}

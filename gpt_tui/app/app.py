@@ -17,7 +17,7 @@ from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.reactive import reactive
+from textual.reactive import var
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Input, Label, Static, Tab, Tabs
@@ -49,6 +49,10 @@ from .widgets.style import token_label
 from .widgets.tokens import TokensPanel
 
 DEBOUNCE_S = 0.05
+# A streaming generation is painted at most this often, several tokens at a time when they come
+# faster. Painting holds the interpreter lock for milliseconds, and the decoding thread needs it
+# between every two operations of a forward pass: a paint per token would slow decoding by a third.
+GENERATION_PAINT_S = 1 / 12
 NEWLINE = "⏎"  # how a newline looks in the one-line prompt
 CANDIDATES_TOP = 20
 NEIGHBOURS_TOP = 20
@@ -130,21 +134,23 @@ class ExplorerScreen(Screen):
           for i, name in enumerate(PANELS, 1)),
     ]
 
-    analysis = reactive(None, always_update=True)
-    selected = reactive(0)
-    layer_index = reactive(0)
-    head = reactive(0)
-    show_ids = reactive(False)
-    compare = reactive(True)
-    show_numbers = reactive(False)
-    overview = reactive(False)
-    encodings = reactive(dict, always_update=True)
-    tokenizer_name = reactive("gpt2")
-    temperature = reactive(1.0)
-    top_k = reactive(0)
-    top_p = reactive(1.0)
-    max_new = reactive(40)
-    seed = reactive(0)
+    # The screen's state. `var`, not `reactive`: the screen draws nothing of its own, and a reactive
+    # change would repaint it whole (every panel, ~60 ms) where only the panels bound to it need it.
+    analysis = var(None, always_update=True)
+    selected = var(0)
+    layer_index = var(0)
+    head = var(0)
+    show_ids = var(False)
+    compare = var(True)
+    show_numbers = var(False)
+    overview = var(False)
+    encodings = var(dict, always_update=True)
+    tokenizer_name = var("gpt2")
+    temperature = var(1.0)
+    top_k = var(0)
+    top_p = var(1.0)
+    max_new = var(40)
+    seed = var(0)
 
     def __init__(self, model: str | None, device: str, dtype: str, session: Any = None,
                  encodings: list[str] | None = None, seed: int | None = None, text: str = "") -> None:
@@ -172,6 +178,7 @@ class ExplorerScreen(Screen):
         self._gen_prompt_ids: list[int] = []
         self._gen_prompt_text = ""
         self._gen_tokens: list = []
+        self._paint_timer = None  # pending paint of streamed tokens
         self._step_view: CandidateView | None = None
         self._active = "tokens"
 
@@ -634,8 +641,10 @@ class ExplorerScreen(Screen):
         if message.run_id != self._run_id or message.run_id == self._stopped_run:
             return
         self._gen_tokens.append(message.token)
-        panel = self.query_one("#generation", GenerationPanel)
-        panel.tokens = list(self._gen_tokens)
+        if message.step:
+            self._show_generated()
+        elif self._paint_timer is None:
+            self._paint_timer = self.set_timer(GENERATION_PAINT_S, self._show_generated)
         if message.step and message.token.logits is not None:
             k = len(self._gen_tokens)
             self._step_view = self._view_from_logits(
@@ -644,9 +653,19 @@ class ExplorerScreen(Screen):
                 f"seed {self.seed}+{k - 1} · the distribution the step was drawn from", chosen=message.token.id)
             self._update_candidates()
 
+    def _show_generated(self) -> None:
+        """Paint the tokens generated so far (on a timer while streaming, see GENERATION_PAINT_S)."""
+        if self._paint_timer is not None:
+            self._paint_timer.stop()
+            self._paint_timer = None
+        panel = self.query_one("#generation", GenerationPanel)
+        if len(panel.tokens) != len(self._gen_tokens):
+            panel.tokens = list(self._gen_tokens)
+
     def on_generation_done(self, message: GenerationDone) -> None:
         if message.run_id != self._run_id or message.run_id == self._stopped_run:
             return
+        self._show_generated()
         panel = self.query_one("#generation", GenerationPanel)
         if message.error:
             panel.state = "error"
@@ -663,6 +682,7 @@ class ExplorerScreen(Screen):
             return False
         self._stopped_run = self._run_id
         self.workers.cancel_group(self, "generation")
+        self._show_generated()
         panel = self.query_one("#generation", GenerationPanel)
         panel.state = "cancelled"
         panel.detail = "stopped with Esc; the text is kept"
@@ -678,6 +698,7 @@ class ExplorerScreen(Screen):
         self._reset_generation()
 
     def _reset_generation(self) -> None:
+        self._show_generated()  # no paint left pending for the old tokens
         self._gen_tokens = []
         self._step_view = None
         panel = self.query_one("#generation", GenerationPanel)

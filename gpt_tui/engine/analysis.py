@@ -114,7 +114,8 @@ class Analysis:
     # layer by layer from queries and keys (indexable the same way: [layer, head, query, key]).
     attention: np.ndarray | QueryKeyAttention | None
     residual: np.ndarray | None  # (2L+1, T, C): embeddings, then after each attention and MLP
-    _memo: dict = field(default_factory=dict, repr=False)  # derived parts, filled on first use
+    # Derived parts, filled on first use: {position: PositionPrediction}, "all": every position's arrays.
+    _memo: dict = field(default_factory=dict, repr=False)
     _memo_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property

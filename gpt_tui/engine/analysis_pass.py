@@ -39,24 +39,28 @@ class ModelReadout:
         return self.model.unembed(hidden.to(self.model.wte.weight.dtype))[..., : self.n_vocab].float()
 
     def predictions(self, hidden: np.ndarray, following: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Final-layer-normed residuals (n, C) and the token after each (n,) (-1: none) -> top ids
+        (n, K), top logits (n, K), logsumexp (n,), log p of the following token (n,; NaN for -1)."""
         n, k = hidden.shape[0], self.top_k
-        top_ids, top_logits = np.empty((n, k), np.int64), np.empty((n, k), np.float32)
-        lse, next_lp = np.empty(n, np.float32), np.full(n, np.nan, np.float32)
+        out = (np.empty((n, k), np.int64), np.empty((n, k), np.float32), np.empty(n, np.float32),
+               np.empty(n, np.float32))
         device = self.model.wte.weight.device
         with torch.inference_mode():
             for a in range(0, n, LOGIT_CHUNK):
                 b = min(n, a + LOGIT_CHUNK)
                 logits = self.logits(torch.from_numpy(hidden[a:b]).to(device))
-                chunk_lse = torch.logsumexp(logits, dim=-1)
-                top = torch.topk(logits, k, dim=-1)
-                top_ids[a:b], top_logits[a:b] = top.indices.cpu().numpy(), top.values.cpu().numpy()
-                lse[a:b] = chunk_lse.cpu().numpy()
-                nxt = torch.from_numpy(following[a:b]).to(device)
-                has = nxt >= 0
-                if bool(has.any()):
-                    picked = logits.gather(1, nxt.clamp(min=0).unsqueeze(1)).squeeze(1) - chunk_lse
-                    next_lp[a:b] = torch.where(has, picked, torch.nan).cpu().numpy()
-        return top_ids, top_logits, lse, next_lp
+                for array, part in zip(out, self.reduce(logits, following[a:b])):
+                    array[a:b] = part
+        return out
+
+    def reduce(self, logits: torch.Tensor, following: np.ndarray) -> tuple[np.ndarray, ...]:
+        """(n, V) logits -> the four arrays of `predictions` for those n positions."""
+        lse = torch.logsumexp(logits, dim=-1)
+        top = torch.topk(logits, self.top_k, dim=-1)
+        nxt = torch.from_numpy(np.asarray(following, dtype=np.int64)).to(logits.device)
+        picked = logits.gather(1, nxt.clamp(min=0).unsqueeze(1)).squeeze(1) - lse
+        next_lp = torch.where(nxt >= 0, picked, torch.nan)
+        return tuple(t.cpu().numpy() for t in (top.indices, top.values, lse, next_lp))
 
 
 class StoredAttention:
@@ -123,6 +127,9 @@ class PassResult:
     queries: np.ndarray | None  # (L, H, T, D) float32
     keys: np.ndarray | None  # (L, H, T, D) float32
     residual: np.ndarray | None  # (2L+1, T, C) float32
+    # Predictions after the last two positions, {position: (top ids, top logits, logsumexp, log p of
+    # the next token)}: what the panels show first (the next token, and how likely the last one was).
+    tail: dict[int, tuple]
     reused: int = 0  # positions taken from the previous pass
 
 
@@ -211,8 +218,6 @@ class AnalysisPass:
         rows = idx if model.id_rows is None else model.id_rows[idx]
         h = model.ln_f(model.hidden(rows, cache, trace))[0]  # (n, C)
         f_out.copy_(h)
-        last = self.readout.logits(h[-1:])[0].cpu().numpy()
-
         if not on_cpu:
             final[R:] = f_out.float().cpu().numpy()
             if attention:
@@ -220,4 +225,12 @@ class AnalysisPass:
                 keys[:, :, R:] = k_out.cpu().numpy()
             if residual:
                 res[:, R:] = r_out.float().cpu().numpy()
-        return PassResult(last_logits=last, final_hidden=final, queries=queries, keys=keys, residual=res, reused=R)
+
+        # The last two positions in one product: the unembedding is read from memory once either way.
+        first = max(0, T - 2)
+        logits = self.readout.logits(torch.from_numpy(final[first:]).to(device))
+        stats = self.readout.reduce(logits, np.array([*ids[first + 1:], -1]))
+        tail = {first + i: tuple(a[i] for a in stats) for i in range(T - first)}
+        last = logits[-1].cpu().numpy().copy()  # a copy: not a view that pins the pair
+        return PassResult(last_logits=last, final_hidden=final, queries=queries, keys=keys, residual=res, tail=tail,
+                          reused=R)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .analysis import Analysis, Candidate, Neighbour, Neighbours, Prediction
+from .analysis import Analysis, Candidate, Neighbour, Neighbours, PositionPrediction, Prediction
 from .analysis_pass import AnalysisPass, ModelReadout, StoredAttention
 from .loading import LoadedModel, load_model
 from .sampling import SamplingParams, adjusted_probs, sample
@@ -145,6 +145,8 @@ class Session:
             readout=self.readout,
             attention=StoredAttention(out.queries, out.keys) if attention else None,  # (L, H, T, T)
             residual=out.residual,  # (2L+1, T, C)
+            _memo={pos: PositionPrediction(ids_, logits, float(lse), float(lp))
+                   for pos, (ids_, logits, lse, lp) in out.tail.items()},
         )
 
     # -- next-token candidates ----------------------------------------------------------------------

@@ -84,3 +84,15 @@ def test_unknown_hub_model_fails_fast_offline(tmp_path):
     assert seconds < 10
     gpt2, seconds = found["gpt2"]
     assert "'openai-community/gpt2' is not in the Hugging Face cache" in gpt2 and seconds < 10
+
+
+def test_engine_asks_torch_for_huge_pages_unless_told_otherwise():
+    """Set before torch's first allocation (the weights then stream from 2 MB pages); a user's own
+    setting wins."""
+    code = ("import json, os, gpt_tui.engine.session\n"
+            "print(json.dumps({'thp': os.environ.get('THP_MEM_ALLOC_ENABLE')}))")
+    environ = {k: v for k, v in os.environ.items() if k != "THP_MEM_ALLOC_ENABLE"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT,
+                          env={**environ, "PYTHONPATH": str(ROOT)})
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {"thp": "1"}
+    assert _run(code, THP_MEM_ALLOC_ENABLE="0") == {"thp": "0"}

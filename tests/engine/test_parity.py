@@ -204,6 +204,12 @@ def test_parts_derived_on_first_look_match_the_reference(session, hf_model):
     out, _ = _hf_outputs(hf_model, analysis.ids.tolist())
     ref = out.logits[0]
     T = analysis.n_tokens
+    assert set(analysis._memo) == {T - 2, T - 1}  # the pass itself gives the last two positions
+    for pos in (T - 2, T - 1):
+        np.testing.assert_allclose(analysis.position(pos).top_logits, ref[pos, analysis.position(pos).top_ids].numpy(),
+                                   atol=ATOL, rtol=0)
+    assert analysis.token_logprob(T - 1) == pytest.approx(float(ref[T - 2].log_softmax(-1)[analysis.ids[-1]]),
+                                                          abs=ATOL)
     position = analysis.position(5)
     assert "all" not in analysis._memo  # one row of the unembedding, not every position's
     np.testing.assert_allclose(position.top_logits, torch.topk(ref[5], position.top_ids.size).values.numpy(),
