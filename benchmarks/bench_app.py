@@ -137,8 +137,8 @@ def main() -> None:
             results.append({"case": "keystroke", "threads": t, "latency_ms": lat, "analysis_ms": ana,
                             "rss_mb": k["rss_mb"]})
         sections.append("Keystroke → all panels updated, 64-token text, small shape (GPT-2-small-sized random "
-                        "weights), float32: milliseconds from the key press, median (min–max); the prompt "
-                        "waits 50 ms (DEBOUNCE_S) for typing to pause before it analyses.\n\n"
+                        "weights), float32: milliseconds from the key press, median (min–max); a key starts the "
+                        "analysis at once when none is running.\n\n"
                         + table(["torch threads", "key → last panel painted", "key → analysis handled",
                                  "peak RSS MiB"], rows) + "\n")
 

@@ -48,6 +48,8 @@ from .widgets.prompt import PromptLine
 from .widgets.style import token_label
 from .widgets.tokens import TokensPanel
 
+# An emptied line clears the panels only after this pause: it is often emptied to type a /command,
+# and the panels then keep the text (see _prompt_changed).
 DEBOUNCE_S = 0.05
 # A streaming generation is painted at most this often, several tokens at a time when they come
 # faster. Painting holds the interpreter lock for milliseconds, and the decoding thread needs it
@@ -358,7 +360,9 @@ class ExplorerScreen(Screen):
         if self._debounce is not None:
             self._debounce.stop()
             self._debounce = None
-        if now:
+        if now or self.text:
+            # At once: while a pass runs, _start_analysis only notes that the text moved on, and the
+            # newest text runs when it ends, so fast typing costs one pass at a time, never a queue.
             self._start_analysis()
         else:
             self._debounce = self.set_timer(DEBOUNCE_S, self._start_analysis)

@@ -7,8 +7,14 @@ async def settle(pilot, delay: float = 0.0) -> None:
     """Let debounce timers fire, workers finish and their messages land."""
     if delay:
         await pilot.pause(delay)
+    from textual.worker import WorkerCancelled
+
     for _ in range(3):
-        await pilot.app.workers.wait_for_complete()
+        try:
+            await pilot.app.workers.wait_for_complete()
+        except WorkerCancelled:  # superseded by a newer one of its exclusive group: by design
+            await pilot.pause()
+            await pilot.app.workers.wait_for_complete()
         await pilot.pause()
 
 
