@@ -66,8 +66,6 @@ class Neighbours:
 class Readout(Protocol):
     """The model's final layer norm and unembedding, as the analysis needs them (analysis_pass.py)."""
 
-    top_k: int
-
     def predictions(self, hidden: np.ndarray, following: np.ndarray) -> tuple[np.ndarray, ...]:
         """Final-layer-normed residuals (n, C) and the token after each (n,) (-1: none) ->
         top ids (n, K), top logits (n, K), logsumexp (n,), log p of the following token (n,)."""
@@ -78,6 +76,8 @@ class QueryKeyAttention(Protocol):
     """Attention weights computed from stored queries and keys (analysis_pass.py)."""
 
     shape: tuple[int, int, int, int]
+
+    def __getitem__(self, key) -> np.ndarray: ...
 
     def layer(self, layer: int) -> np.ndarray: ...
 
@@ -110,9 +110,9 @@ class Analysis:
     last_logits: np.ndarray  # (V,) the full distribution after the last token, for the knobs
     final_hidden: np.ndarray  # (T, C) the residual stream after the final layer norm: the logits' input
     readout: Readout
-    # (L, H, T, T) row = query, column = key, 0 above the diagonal: an array, or weights derived
-    # layer by layer from queries and keys (indexable the same way: [layer, head, query, key]).
-    attention: np.ndarray | QueryKeyAttention | None
+    # (L, H, T, T) row = query, column = key, 0 above the diagonal: weights derived layer by layer
+    # from queries and keys, indexable as an array ([layer, head, query, key]).
+    attention: QueryKeyAttention | None
     residual: np.ndarray | None  # (2L+1, T, C): embeddings, then after each attention and MLP
     # Derived parts, filled on first use: {position: PositionPrediction}, "all": every position's arrays.
     _memo: dict = field(default_factory=dict, repr=False)
@@ -197,8 +197,6 @@ class Analysis:
 
     def attention_row(self, layer: int, query: int) -> np.ndarray:
         """(H, T) how much `query` attends to each key, in every head of one layer."""
-        if isinstance(self.attention, np.ndarray):
-            return self.attention[layer, :, query]
         return self.attention.row(layer, query)
 
     def attended(self, layer: int, head: int, query: int, top: int = 8) -> list[tuple[int, float]]:
