@@ -2,8 +2,8 @@
 
 gpt-tui's Session.generate (temperature 0) against transformers' GPT2LMHeadModel.generate
 (sdpa attention), on the same random GPT-2-shaped checkpoint, same threads, same dtype, each side
-in its own process. Also: gpt-tui with packing turned off (GPT_TUI_FAST=0, the plain PyTorch
-path), the machine's memory bandwidth, and the bandwidth bound for batch-1 decoding: every weight
+in its own process, the sides in turns (common.in_turns). Also: gpt-tui with packing turned off
+(GPT_TUI_FAST=0, the plain PyTorch path), the machine's memory bandwidth, and the bandwidth bound for batch-1 decoding: every weight
 is read once per token, so tokens/s can never exceed bandwidth ÷ bytes read per token.
 
     python benchmarks/bench_generate.py            # small and medium, fp32 and bf16
@@ -12,7 +12,8 @@ is read once per token, so tokens/s can never exceed bandwidth ÷ bytes read per
 
 from __future__ import annotations
 
-from common import SHAPES, checkpoint, default_threads, emit, fmt, parser, ratio, stats, table, work
+from common import (SHAPES, checkpoint, default_threads, emit, fmt, fmt_ratio, in_turns, paired_ratio, parser, stats,
+                    table, work)
 
 PROMPT, NEW = 16, 128
 IMPLS = (("hf", "transformers", {}), ("gpt-tui", "gpt-tui", {}), ("gpt-tui-plain", "gpt-tui, packing off",
@@ -37,7 +38,8 @@ def main() -> None:
     p.add_argument("--shapes", default=None, help="comma-separated: small,medium")
     p.add_argument("--dtypes", default="fp32,bf16")
     args = p.parse_args()
-    reps = args.reps or (1 if args.quick else 5)
+    reps = args.reps or (1 if args.quick else 2)
+    rounds = args.rounds or (1 if args.quick else 3)
     threads = args.threads or default_threads()
     shapes = (args.shapes or ("small" if args.quick else "small,medium")).split(",")
     dtypes = args.dtypes.split(",")
@@ -50,35 +52,37 @@ def main() -> None:
     for shape in shapes:
         ckpt = str(checkpoint(shape))
         for dtype in dtypes:
-            sides = {}
-            for impl, _label, env in IMPLS:
-                r = work("generate", env=env, impl=impl, ckpt=ckpt, dtype=dtype, threads=threads, reps=reps,
-                         prompt=PROMPT, new_tokens=NEW)
-                sides[impl] = r
-            hf, ours, plain = (stats(sides[i]["tok_s"]) for i, _, _ in IMPLS)
+            runs = in_turns({impl: (lambda impl=impl, env=env: work(
+                "generate", env=env, impl=impl, ckpt=ckpt, dtype=dtype, threads=threads, reps=reps,
+                prompt=PROMPT, new_tokens=NEW)) for impl, _label, env in IMPLS}, rounds)
+            tok_s = {impl: [r["tok_s"] for r in runs[impl]] for impl, _, _ in IMPLS}
+            hf, ours, plain = (stats(sum(tok_s[i], [])) for i, _, _ in IMPLS)
+            speedup = paired_ratio(tok_s["gpt-tui"], tok_s["hf"])
             need = bytes_per_token(shape, dtype)
             bound = bound_bw * 1e9 / need
-            same = sum(a == b for a, b in zip(sides["hf"]["tokens"], sides["gpt-tui"]["tokens"]))
+            first = {impl: runs[impl][0] for impl, _, _ in IMPLS}
+            same = sum(a == b for a, b in zip(first["hf"]["tokens"], first["gpt-tui"]["tokens"]))
+            rss = {impl: max(r["rss_mb"] for r in runs[impl]) for impl, _, _ in IMPLS}
             results.append({"shape": shape, "dtype": dtype, "hf_tok_s": hf, "gpt_tui_tok_s": ours,
-                            "gpt_tui_plain_tok_s": plain, "speedup": ours["median"] / hf["median"],
+                            "gpt_tui_plain_tok_s": plain, "speedup": speedup["median"], "speedup_rounds": speedup,
                             "bound_tok_s": bound, "fraction_of_bound": ours["median"] / bound,
-                            "bytes_per_token": need, "same_greedy_tokens": same,
-                            "rss_mb": {i: sides[i]["rss_mb"] for i, _, _ in IMPLS},
-                            "load_s": {i: sides[i]["load_s"] for i, _, _ in IMPLS},
-                            "path": sides["gpt-tui"]["path"]})
-            rows.append([f"{shape} {dtype}", fmt(hf), fmt(ours), ratio(ours["median"], hf["median"]), fmt(plain),
+                            "bytes_per_token": need, "same_greedy_tokens": same, "rss_mb": rss,
+                            "load_s": {i: first[i]["load_s"] for i, _, _ in IMPLS},
+                            "path": first["gpt-tui"]["path"]})
+            rows.append([f"{shape} {dtype}", fmt(hf), fmt(ours), fmt_ratio(speedup), fmt(plain),
                          f"{bound:.0f} ({100 * ours['median'] / bound:.0f}%)", f"{same}/{NEW}",
-                         f"{sides['hf']['rss_mb']:.0f} / {sides['gpt-tui']['rss_mb']:.0f}"])
+                         f"{rss['hf']:.0f} / {rss['gpt-tui']:.0f}"])
 
     md = (f"Greedy generation, {NEW} new tokens after a {PROMPT}-token prompt, KV cache, batch 1; {threads} threads "
-          f"on both sides; tokens/s, median of {reps} (min–max).\n\n"
+          f"on both sides; tokens/s, median of {reps * rounds} (min–max): {rounds} round(s) in which each side "
+          f"runs {reps} time(s) in turn; the ratio is the median of the rounds' ratios (min–max).\n\n"
           + table(["shape dtype", "transformers", "gpt-tui", "ratio", "gpt-tui, packing off",
                    "bandwidth bound (gpt-tui's share)", "same greedy tokens", "peak RSS MiB hf / gpt-tui"], rows)
           + f"\n\nMemory bandwidth ({threads} threads, torch): read (sum) {fmt(read)} GB/s, copy (read+write) "
             f"{fmt(copy)} GB/s; the bound uses {bound_bw:.1f} GB/s ÷ bytes read per token (all weights, W_E once "
             f"as the unembedding, and the mean KV cache).\n")
     emit("generate", args, md, results, {"bandwidth": {"read": read, "copy": copy, "threads": threads},
-                                         "threads": threads, "reps": reps})
+                                         "threads": threads, "reps": reps, "rounds": rounds})
 
 
 if __name__ == "__main__":

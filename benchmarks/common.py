@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -120,6 +121,33 @@ def stats(values: list[float]) -> dict:
     return {"median": statistics.median(values), "min": min(values), "max": max(values), "n": len(values)}
 
 
+def in_turns(sides: dict[str, Callable[[], dict]], rounds: int) -> dict[str, list[dict]]:
+    """Run every side once per round, in turn (A B C, A B C, …); each side's results, by round.
+
+    The speed of a shared machine drifts from one minute to the next (this VM's memory bandwidth
+    has measured 30–58 GB/s for the same sum on the same day). Measured one side after the other,
+    the drift lands in the ratio; in turns, every side sees every phase, and each round gives a
+    ratio of runs made seconds apart (`paired_ratio`).
+    """
+    out: dict[str, list[dict]] = {name: [] for name in sides}
+    for _ in range(rounds):
+        for name, side in sides.items():
+            out[name].append(side())
+    return out
+
+
+def paired_ratio(numerator: list[list[float]], denominator: list[list[float]]) -> dict:
+    """stats() of each round's ratio of medians; arguments are per-round lists of measurements."""
+    return stats([statistics.median(a) / statistics.median(b) for a, b in zip(numerator, denominator)])
+
+
+def fmt_ratio(s: dict) -> str:
+    """'1.85× (1.62–1.97)' from paired_ratio(); just '1.85×' for one round."""
+    if s["n"] == 1:
+        return f"{s['median']:.2f}×"
+    return f"{s['median']:.2f}× ({s['min']:.2f}–{s['max']:.2f})"
+
+
 def fmt(s: dict, digits: int = 1, unit: str = "") -> str:
     """'12.3 (11.9–12.8)' from stats()."""
     f = f"{{:.{digits}f}}"
@@ -176,7 +204,9 @@ def machine() -> dict:
 def parser(description: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--quick", action="store_true", help="few repetitions and the small cases only: checks the script runs")
-    p.add_argument("--reps", type=int, default=None, help="measured repetitions per case (median, min–max)")
+    p.add_argument("--reps", type=int, default=None, help="measured repetitions per side and round")
+    p.add_argument("--rounds", type=int, default=None,
+                   help="rounds in which every side runs in turn (default 3; --quick: 1)")
     p.add_argument("--threads", type=int, default=None, help="torch threads on both sides (default: all usable cores)")
     p.add_argument("--json-out", type=Path, default=None, help="also write the JSON result to this file")
     return p

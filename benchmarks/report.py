@@ -25,6 +25,13 @@ def _load(quick: bool) -> dict[str, dict]:
     return out
 
 
+def _rounds(r: dict, key: str | None = None) -> str:
+    """' (rounds 1.75–1.95)': the spread of a paired ratio over the rounds, where there were several."""
+    spread = r.get("speedup_rounds")
+    spread = spread and (spread[key] if key else spread)
+    return f" (rounds {spread['min']:.2f}–{spread['max']:.2f})" if spread and spread["n"] > 1 else ""
+
+
 def _verdict(ok: bool | None) -> str:
     return "–" if ok is None else ("yes" if ok else "**no**")
 
@@ -36,7 +43,7 @@ def targets(data: dict[str, dict]) -> list[list[str]]:
     for dtype in ("fp32", "bf16"):
         r = next((x for x in gen if x["shape"] == "small" and x["dtype"] == dtype), None)
         if r:
-            rows.append([f"generation ≥ 2× transformers, small, {dtype}", f"{r['speedup']:.2f}× "
+            rows.append([f"generation ≥ 2× transformers, small, {dtype}", f"{r['speedup']:.2f}×{_rounds(r)} "
                          f"({r['gpt_tui_tok_s']['median']:.0f} vs {r['hf_tok_s']['median']:.0f} tok/s; "
                          f"{100 * r['fraction_of_bound']:.0f}% of the bandwidth bound)", _verdict(r["speedup"] >= 2)])
     r = next((x for x in gen if x["shape"] == "small" and x["dtype"] == "fp32"), None)
@@ -52,7 +59,7 @@ def targets(data: dict[str, dict]) -> list[list[str]]:
             f, s = r["speedup"]["gpt-tui-forward"], r["speedup"]["gpt-tui-analyse"]
             a = r["speedup"]["gpt-tui-append"]
             rows.append([f"analysis ≥ 2.5× transformers' full output, small, {n} tokens",
-                         f"what the panels need {s:.2f}× (one token typed {a:.2f}×); every weight kept {f:.2f}×",
+                         f"what the panels need {s:.2f}×{_rounds(r, 'gpt-tui-analyse')} (one token typed {a:.2f}×); every weight kept {f:.2f}×",
                          _verdict(s >= 2.5)])
     parity = [x["parity"] for x in data.get("analyse", {}).get("results", []) if "parity" in x]
     if parity:
