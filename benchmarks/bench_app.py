@@ -2,7 +2,10 @@
 
 1. Launch -> first painted frame, and launch -> bundled model ready: the real `gpt-tui` command in
    a pseudo-terminal (120×40); times are when the first frame's text ("starting…"/"loading…") and
-   the loaded model's status line ("… parameters") reach the terminal.
+   the loaded model's status line ("… parameters") reach the terminal. In turns with each launch,
+   the references the targets were set against: a bare Textual app's first frame (same terminal)
+   and a process that only imports torch (start to exit) — the drift of a shared machine then
+   shows in them too.
 2. Keystroke -> all panels updated, for a 64-token text on the small shape (random GPT-2-small
    weights): inside the app (App.run_test, headless, every frame also serialised to escape
    codes), from the key press to the last paint once no worker runs (the debounce included).
@@ -23,10 +26,13 @@ import sys
 import time
 from pathlib import Path
 
-from common import ROOT, checkpoint, default_threads, emit, fmt, parser, stats, table, work
+from common import ROOT, checkpoint, default_threads, emit, fmt, parser, run_checked, stats, table, work
 
 FIRST_FRAME = ("starting", "loading")
 MODEL_READY = ("params ·",)  # the status line once the model is loaded
+# The reference for the first frame: a Textual app that paints one line and nothing else.
+BARE_TEXTUAL = ("from textual.app import App\nfrom textual.widgets import Static\n"
+                "class Bare(App):\n    def compose(self):\n        yield Static('starting')\nBare().run()\n")
 ANSI = re.compile(rb"\x1b(\[[0-9;?<>=!$]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[PX^_][^\x1b]*\x1b\\|.)")
 
 
@@ -106,12 +112,20 @@ def main() -> None:
     else:
         cmd = [*gpt_tui_command(), *(["--model", args.model] if args.model else [])]
         bundled = args.model is not None or bundled_model_dir() is not None
-        runs = [launch(cmd, want=2 if bundled else 1) for _ in range(reps)]
+        runs, bare, torch_import = [], [], []
+        for _ in range(reps):  # in turns: gpt-tui, a bare Textual app, a bare torch import
+            runs.append(launch(cmd, want=2 if bundled else 1))
+            bare.append(launch([sys.executable, "-c", BARE_TEXTUAL], want=1).get("first_frame"))
+            torch_import.append(run_checked([sys.executable, "-c", "import torch"]).wall_s)
         first = [r["first_frame"] for r in runs if "first_frame" in r]
         ready = [r["model_ready"] for r in runs if "model_ready" in r]
+        bare = [x for x in bare if x is not None]
         rows = []
         if first:
             rows.append(["launch → first painted frame", fmt(stats([1e3 * x for x in first]), 0), "≤ 500"])
+        if bare:
+            rows.append(["reference: a bare Textual app, launch → first frame", fmt(stats([1e3 * x for x in bare]), 0),
+                         ""])
         else:
             rows.append(["launch → first painted frame", "not seen: " + runs[-1]["tail"][-120:], "≤ 500"])
         if ready:
@@ -121,10 +135,13 @@ def main() -> None:
             rows.append(["launch → bundled model ready", "SKIPPED: no bundled model (model/ is empty)", "≤ 2000"])
         else:
             rows.append(["launch → model ready", "not seen: " + runs[-1]["tail"][-120:], "≤ 2000"])
+        rows.append(["reference: `python -c \"import torch\"`, start to exit",
+                     fmt(stats([1e3 * x for x in torch_import]), 0), ""])
         sections.append(f"Start-up, `{' '.join(Path(c).name for c in cmd)}` in a 120×40 pseudo-terminal, "
-                        f"{len(runs)} launches: milliseconds, median (min–max).\n\n"
+                        f"{len(runs)} launches, each followed by the two references: milliseconds, median (min–max).\n\n"
                         + table(["", "ms", "target"], rows) + "\n")
-        results.append({"case": "startup", "first_frame_s": first, "model_ready_s": ready, "command": cmd})
+        results.append({"case": "startup", "first_frame_s": first, "model_ready_s": ready, "command": cmd,
+                        "bare_textual_first_frame_s": bare, "import_torch_s": torch_import})
 
     # 2. keystroke -> panels ----------------------------------------------------------------------------------
     if app_ok:
