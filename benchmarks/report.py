@@ -120,7 +120,8 @@ def main() -> None:
         "# Benchmarks: gpt-tui side by side with the reference",
         "",
         f"Produced by `{args.command}` (one benchmark process at a time); the latest run finished "
-        f"{max(d['time'] for d in data.values())}.",
+        f"{max(d['time'] for d in data.values())}. Each script's own finishing time: "
+        + ", ".join(f"{name} {d['time'].split(' ', 1)[1]}" for name, d in data.items()) + ".",
         "",
         f"Machine: {machine_line(first['machine'])}.",
         "",
