@@ -129,6 +129,35 @@ def test_kv_cache_truncate_then_continue(loaded, hf_model, prompt_ids):
     torch.testing.assert_close(tail, hf_logits(hf_model, edited)[6:], atol=ATOL, rtol=0)
 
 
+@pytest.mark.parametrize("keys", [1, 7, 300])
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_one_query_attention_in_half_precision_matches_float64(dtype, keys):
+    """Decoding's own attention path for half precision on the CPU == softmax(q kᵀ/√D) v in float64."""
+    from gpt_tui.engine.gpt import _attend_one_query
+
+    g = torch.Generator().manual_seed(keys)
+    q, k, v = (torch.randn(2, 3, n, 16, generator=g).to(dtype) for n in (1, keys, keys))
+    got = _attend_one_query(q, k, v)
+    weights = torch.softmax(q.double() @ k.double().transpose(-2, -1) / 4.0, dim=-1)
+    want = weights @ v.double()
+    assert got.dtype == dtype and got.shape == (2, 3, 1, 16)
+    torch.testing.assert_close(got.double(), want, atol=1e-2, rtol=1e-2)  # one rounding to half precision
+    if keys > 1:  # the weights matter: neither uniform nor all on one key
+        assert not torch.allclose(got.double(), v.double().mean(-2, keepdim=True), atol=1e-3)
+        assert not torch.allclose(got.double(), v[..., -1:, :].double(), atol=1e-3)
+
+
+def test_bfloat16_decoding_through_the_cache_matches_its_full_forward(hf_dir, prompt_ids):
+    """One token at a time with the KV cache (the half-precision query path) == the full forward."""
+    loaded = load_model(str(hf_dir), device="cpu", dtype="bfloat16")
+    with torch.no_grad():
+        full = loaded.model(torch.tensor([prompt_ids]))[0].float()
+        cache = loaded.model.new_cache()
+        steps = [loaded.model(torch.tensor([[t]]), cache=cache)[0, -1].float() for t in prompt_ids]
+    torch.testing.assert_close(torch.stack(steps), full, atol=0.1, rtol=0.02)
+    assert (torch.stack(steps).argmax(-1) == full.argmax(-1)).float().mean() >= 0.9
+
+
 def test_generation_logits_equal_recomputation(session, hf_model, prompt_ids):
     """The logits each generated token was drawn from == a fresh full forward over the text so far."""
     params = SamplingParams(temperature=1.0, top_k=40)
