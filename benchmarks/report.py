@@ -41,12 +41,13 @@ def targets(data: dict[str, dict]) -> list[list[str]]:
     rows = []
     gen = data.get("generate", {}).get("results", [])
     for dtype in ("fp32", "bf16"):
-        r = next((x for x in gen if x["shape"] == "small" and x["dtype"] == dtype), None)
+        r = next((x for x in gen if x["shape"] == "small" and x["dtype"] == dtype
+                  and x.get("prompt", 16) == 16), None)
         if r:
             rows.append([f"generation ≥ 2× transformers, small, {dtype}", f"{r['speedup']:.2f}×{_rounds(r)} "
                          f"({r['gpt_tui_tok_s']['median']:.0f} vs {r['hf_tok_s']['median']:.0f} tok/s; "
                          f"{100 * r['fraction_of_bound']:.0f}% of the bandwidth bound)", _verdict(r["speedup"] >= 2)])
-    r = next((x for x in gen if x["shape"] == "small" and x["dtype"] == "fp32"), None)
+    r = next((x for x in gen if x["shape"] == "small" and x["dtype"] == "fp32" and x.get("prompt", 16) == 16), None)
     if r:
         rss = r["rss_mb"]["gpt-tui"]
         limit = SMALL_FP32_WEIGHTS_MB + 400
