@@ -3,8 +3,9 @@
 gpt-tui's Session.generate (temperature 0) against transformers' GPT2LMHeadModel.generate
 (sdpa attention), on the same random GPT-2-shaped checkpoint, same threads, same dtype, each side
 in its own process, the sides in turns (common.in_turns). Also: gpt-tui with packing turned off
-(GPT_TUI_FAST=0, the plain PyTorch path), the machine's memory bandwidth, and the bandwidth bound for batch-1 decoding: every weight
-is read once per token, so tokens/s can never exceed bandwidth ÷ bytes read per token.
+(GPT_TUI_FAST=0, the plain PyTorch path), the machine's memory bandwidth, and the bandwidth bound
+for batch-1 decoding: every weight is read once per token, so tokens/s can never exceed bandwidth
+÷ bytes read per token.
 
     python benchmarks/bench_generate.py            # small and medium, fp32 and bf16
     python benchmarks/bench_generate.py --quick    # small, one repetition: checks it runs
@@ -52,8 +53,8 @@ def main() -> None:
     results, rows = [], []
     for shape in shapes:
         ckpt = str(checkpoint(shape))
-        cases = [(d, PROMPT) for d in dtypes] + [(d, LONG_PROMPT) for d in dtypes if shape == "small" and not args.quick]
-        for dtype, prompt in cases:
+        long_cases = [(d, LONG_PROMPT) for d in dtypes] if shape == "small" and not args.quick else []
+        for dtype, prompt in [(d, PROMPT) for d in dtypes] + long_cases:
             runs = in_turns({impl: (lambda impl=impl, env=env: work(
                 "generate", env=env, impl=impl, ckpt=ckpt, dtype=dtype, threads=threads, reps=reps,
                 prompt=prompt, new_tokens=NEW)) for impl, _label, env in IMPLS}, rounds)
@@ -77,8 +78,9 @@ def main() -> None:
                          "–" if long else f"{bound:.0f} ({100 * ours['median'] / bound:.0f}%)", f"{same}/{NEW}",
                          f"{rss['hf']:.0f} / {rss['gpt-tui']:.0f}"])
 
+    also = "" if args.quick else f" (the small shape also after an {LONG_PROMPT}-token prompt, its time included)"
     md = (f"Greedy generation, {NEW} new tokens after a {PROMPT}-token prompt, KV cache, batch 1; {threads} threads "
-          f"on both sides (the small shape also after an {LONG_PROMPT}-token prompt, its time included); "
+          f"on both sides{also}; "
           f"tokens/s, median of {reps * rounds} (min–max): {rounds} round(s) in which each side "
           f"runs {reps} time(s) in turn; the ratio is the median of the rounds' ratios (min–max).\n\n"
           + table(["shape dtype", "transformers", "gpt-tui", "ratio", "gpt-tui, packing off",
