@@ -140,7 +140,7 @@ def session(
         return
     from gpt_tui.app import run
 
-    run(model=model, device=device, dtype=dtype, mouse=not no_mouse)
+    raise typer.Exit(run(model=model, device=device, dtype=dtype, mouse=not no_mouse))
 
 
 # -- tokenize ---------------------------------------------------------------------------------------------

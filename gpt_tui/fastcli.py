@@ -195,8 +195,7 @@ def main() -> None:
     if session is not None:
         from gpt_tui.app import run  # imports textual, not torch: the model loads after the first frame
 
-        run(**session)
-        return
+        raise SystemExit(run(**session))
     if argv[:1] == ["tokenize"]:
         try:
             if fast_tokenize(argv[1:]):

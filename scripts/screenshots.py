@@ -48,7 +48,7 @@ async def shot(session, name: str, size: tuple[int, int], text: str, steps=(), m
     app = GptTuiApp(session=session, seed=1)
     async with app.run_test(size=size) as pilot:
         await settle(pilot)
-        app.screen.set_prompt(text)
+        app.screen.set_text(text)
         await settle(pilot)
         for step in steps:
             if step.startswith("/"):

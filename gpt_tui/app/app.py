@@ -1,6 +1,13 @@
-"""GptTuiApp: the interactive session. The screen holds the state (the analysis, the selected
-token, layer, head, knobs); the panels get it by data binding and send messages up. Every
-blocking call (loading, the forward pass, neighbours, generation) runs in a thread worker."""
+"""GptTuiApp: the interactive session.
+
+The screen holds the state (STATE below: the analysis, the selection, the knobs, …) and is
+composed from the panel registry (panels/__init__.py); each panel reads its share of the state by
+data binding and sends messages up. The text lives in its own editor and commands in their own
+bar, so neither can become the other. What is not UI lives in plain classes beside it:
+scheduling.AnalysisScheduler (when to analyse), generation_run (runs and seeds),
+commands.CommandHandlers (the /commands), actions.ACTIONS (every key). Every blocking call runs
+in a thread worker.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +16,7 @@ import gc
 import importlib
 import signal
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +27,13 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.reactive import var
 from textual.screen import Screen
-from textual.timer import Timer
-from textual.widgets import Footer, Input, Label, Static, Tab, Tabs
+from textual.widgets import Input, Static, Tab, Tabs, TextArea
 from textual.worker import get_current_worker
 
-from .commands import CommandError, GptCommands, number, parse
+from . import actions
+from .actions import BY_NAME
+from .commands import CommandError, CommandHandlers, GptCommands, number
+from .generation_run import GenerationRuns, SeedPolicy
 from .messages import (
     AnalysisFailed,
     AnalysisReady,
@@ -35,32 +45,24 @@ from .messages import (
     KnobChanged,
     ModelFailed,
     ModelLoaded,
-    NeighboursFailed,
-    NeighboursReady,
     TokenSelected,
 )
-from .widgets.attention import AttentionPanel
-from .widgets.candidates import CandidatesPanel, CandidateView, Row
-from .widgets.generation import GenerationPanel
+from .panels import PANELS
+from .panels.candidates import StepDraw
+from .panels.generation import GenerationView
+from .scheduling import AnalysisScheduler
+from .widgets.command_bar import CommandBar
+from .widgets.editor import TextEditor
 from .widgets.help import HelpScreen
-from .widgets.neighbours import NeighboursPanel
-from .widgets.prompt import PromptLine
+from .widgets.keybar import KeyBar
 from .widgets.style import token_label
-from .widgets.tokens import TokensPanel
 
-# An emptied line clears the panels only after this pause: it is often emptied to type a /command,
-# and the panels then keep the text (see _prompt_changed).
-DEBOUNCE_S = 0.05
 # A streaming generation is painted at most this often, several tokens at a time when they come
 # faster. Painting holds the interpreter lock for milliseconds, and the decoding thread needs it
 # between every two operations of a forward pass: a paint per token would slow decoding by a third.
 GENERATION_PAINT_S = 1 / 12
-NEWLINE = "⏎"  # how a newline looks in the one-line prompt
-CANDIDATES_TOP = 20
-NEIGHBOURS_TOP = 20
-PANELS = ("tokens", "neighbours", "attention", "candidates", "generation")
-TITLES = {"tokens": "Tokens", "neighbours": "Neighbours", "attention": "Attention",
-          "candidates": "Candidates", "generation": "Generation"}
+ROWS = ("top", "main", "bottom")  # the wide layout, top to bottom (see Panel.PLACE)
+TYPE_SOMETHING = "type some text in the editor below"
 
 
 def _import_engine() -> None:
@@ -88,56 +90,40 @@ def _human(n: int) -> str:
     return str(n)
 
 
-def to_prompt(text: str) -> str:
-    """The text as the one-line prompt shows it: newlines as ⏎, a leading / doubled."""
-    shown = text.replace("\n", NEWLINE)
-    return "/" + shown if shown.startswith("/") else shown
-
-
-def from_prompt(value: str) -> str:
-    """The prompt line back to the text: ⏎ is a newline, // a literal leading slash."""
-    value = value[1:] if value.startswith("//") else value
-    return value.replace(NEWLINE, "\n")
+def generation_defaults(session) -> dict:
+    """The model's default knobs (a generation_config.json beside its weights, when the engine
+    found one): temperature, top_k, top_p, max_new_tokens; {} when it has none."""
+    config = getattr(session, "generation_config", None)
+    if callable(config):
+        config = config()
+    if config is None:
+        return {}
+    if not isinstance(config, dict):
+        config = {k: getattr(config, k) for k in ("temperature", "top_k", "top_p", "max_new_tokens")
+                  if getattr(config, k, None) is not None}
+    return config
 
 
 class ExplorerScreen(Screen):
-    """The five panels over a REPL prompt line."""
+    """The panels of the registry over the text editor, the command bar and the key bar."""
 
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
-    VERTICAL_BREAKPOINTS = [(0, "-short"), (32, "-tall")]
-    AUTO_FOCUS = "#prompt"
-    ALLOW_IN_MAXIMIZED_VIEW = "#prompt-row, Footer"
+    HORIZONTAL_BREAKPOINTS = [(0, "-tiny-w"), (50, "-narrow"), (100, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-tiny-h"), (14, "-short"), (32, "-tall")]
+    AUTO_FOCUS = "#editor"
+    ALLOW_IN_MAXIMIZED_VIEW = "#editor, #command-bar, KeyBar"
 
     BINDINGS = [
-        Binding("f1", "command('/help')", "help", id="help"),
-        Binding("f5,ctrl+g", "command('/gen')", "generate", id="generate"),
-        Binding("f6,ctrl+n", "command('/step')", "step", id="step"),
-        Binding("escape", "command('/stop')", "stop", id="stop"),
-        Binding("f7,ctrl+y", "command('/take')", "take text", id="take"),
-        Binding("f2", "command('/ids')", "ids", id="ids"),
-        Binding("f3", "command('/compare')", "encodings", id="compare"),
-        Binding("f4", "command('/overview')", "heads", id="overview"),
-        Binding("f8", "command('/numbers')", "numbers", id="numbers"),
-        Binding("f9", "command('/max')", "max", id="maximize"),
-        Binding("comma,alt+up", "layer(-1)", "layer−", id="layer_prev", show=False),
-        Binding("full_stop,alt+down", "layer(1)", "layer+", id="layer_next", show=False),
-        Binding("left_square_bracket,alt+left", "head(-1)", "head−", id="head_prev", show=False),
-        Binding("right_square_bracket,alt+right", "head(1)", "head+", id="head_next", show=False),
-        Binding("left", "select(-1)", "◀ token", id="select_prev", show=False),
-        Binding("right", "select(1)", "token ▶", id="select_next", show=False),
-        Binding("home", "select_at(0)", "first token", id="select_first", show=False),
-        Binding("end", "select_at(-1)", "last token", id="select_last", show=False),
-        Binding("ctrl+t", "knobs", "knobs", id="knobs", show=False),
-        Binding("ctrl+o", "prefill('/model ')", "model", id="model", show=False),
-        Binding("ctrl+r", "prefill('/analogy ')", "analogy", id="analogy", show=False),
-        Binding("ctrl+l", "command('/clear')", "clear", id="clear", show=False),
-        Binding("slash", "prefill('/')", "command", id="command_line", show=False),
-        *(Binding(f"alt+{i}", f"panel('{name}')", TITLES[name], id=f"panel_{name}", show=False)
-          for i, name in enumerate(PANELS, 1)),
+        *actions.bindings(),
+        *(Binding(p.KEY, f"key_panel('{p.NAME}')", p.TITLE, show=False, priority=True) for p in PANELS if p.KEY),
+        Binding("left", "select(-1)", "◀ token", show=False),
+        Binding("right", "select(1)", "token ▶", show=False),
+        Binding("home", "select_at(0)", "first token", show=False),
+        Binding("end", "select_at(-1)", "last token", show=False),
     ]
 
-    # The screen's state. `var`, not `reactive`: the screen draws nothing of its own, and a reactive
-    # change would repaint it whole (every panel, ~60 ms) where only the panels bound to it need it.
+    # STATE: what the panels may read (Panel.READS). `var`, not `reactive`: the screen draws nothing
+    # of its own, and a reactive change would repaint it whole where only the bound panels need it.
+    session = var(None)
     analysis = var(None, always_update=True)
     selected = var(0)
     layer_index = var(0)
@@ -148,11 +134,14 @@ class ExplorerScreen(Screen):
     overview = var(False)
     encodings = var(dict, always_update=True)
     tokenizer_name = var("gpt2")
-    temperature = var(1.0)
-    top_k = var(0)
-    top_p = var(1.0)
+    params = var(None)  # engine SamplingParams (None until the engine is imported)
     max_new = var(40)
-    seed = var(0)
+    seed = var(0)  # of the next run
+    seed_pinned = var(False)
+    step = var(None)  # StepDraw: what the last step was drawn from
+    analogy = var(None)  # (a, b, c) shown in the neighbours panel, until the selection moves
+    generation = var(GenerationView(), always_update=True)
+    notice = var("starting…")  # what panels with nothing to show say
 
     def __init__(self, model: str | None, device: str, dtype: str, session: Any = None,
                  encodings: list[str] | None = None, seed: int | None = None, text: str = "") -> None:
@@ -160,73 +149,82 @@ class ExplorerScreen(Screen):
         self.model_spec = model
         self.device = device
         self.dtype = dtype
-        self.session = None
         self._initial_session = session
+        self._initial_text = text
         self._encoding_names = encodings  # None: whatever is available offline
-        self._initial_seed = seed
-        self.text = text  # the text the panels show (a /command being typed never replaces it)
-        self._last_text = text  # the last non-empty text: it comes back after a command on an empty line
-        self.request_id = 0  # the latest analysis asked for; older results are dropped
-        self.analyses_requested = 0  # counted for tests: moving layer/head must not add any
-        self._debounce: Timer | None = None
-        self._busy = False  # one analysis at a time; the latest text wins
-        self._pending = False
+        self.seeds = SeedPolicy()
+        if seed is not None:
+            self.seeds.pin(seed)
+        self.runs = GenerationRuns()
+        self.scheduler = AnalysisScheduler(self._start_analysis)
+        self.handlers = CommandHandlers(self)
         self._follow_end = True  # the selection follows the last token until the user moves it
-        self._neighbours_id = 0
-        self._neighbours_token: int | None = None
-        self._analogy: tuple[str, str, str] | None = None
-        self._run_id = 0
-        self._stopped_run = -1
-        self._gen_prompt_ids: list[int] = []
-        self._gen_prompt_text = ""
-        self._gen_tokens: list = []
         self._paint_timer = None  # pending paint of streamed tokens
-        self._step_view: CandidateView | None = None
-        self._active = "tokens"
+        self._active = PANELS[0].NAME
+        self._return_focus = None  # where the focus goes back when the command bar closes
+        self._loading: str | None = None  # the model being loaded
+        self._load_error: str | None = None  # why the last load failed
 
     # -- layout -----------------------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
-        S = ExplorerScreen
         yield Static(Text("gpt-tui · starting…"), id="status")
-        yield Tabs(*(Tab(TITLES[n], id=f"tab-{n}") for n in PANELS), id="panel-tabs")
+        yield Tabs(*(Tab(f"{p.KEY} {p.NAME}", id=f"tab-{p.NAME}") for p in PANELS), id="panel-tabs")
+        yield Static(id="too-small")
         with Vertical(id="panels"):
-            with Horizontal(id="row-top", classes="row"):
-                yield TokensPanel(id="tokens", classes="panel").data_bind(
-                    S.analysis, S.selected, S.show_ids, S.compare, S.encodings, S.tokenizer_name)
-            with Horizontal(id="row-middle", classes="row"):
-                yield AttentionPanel(id="attention", classes="panel").data_bind(
-                    S.analysis, S.selected, S.layer_index, S.head, S.show_numbers, S.overview)
-                yield NeighboursPanel(id="neighbours", classes="panel")
-            with Horizontal(id="row-bottom", classes="row"):
-                yield CandidatesPanel(id="candidates", classes="panel")
-                yield GenerationPanel(id="generation", classes="panel").data_bind(
-                    S.temperature, S.top_k, S.top_p, S.max_new, S.seed)
-        with Horizontal(id="prompt-row"):
-            yield Label("›", id="prompt-mark")
-            prompt = PromptLine(id="prompt", value=to_prompt(self.text), compact=True)
-            prompt.cursor_blink = False if self.app.is_headless else prompt.cursor_blink
-            yield prompt
-        yield Footer()
+            for row in ROWS:
+                with Horizontal(id=f"row-{row}", classes="row"):
+                    yield from (self._panel(p) for p in PANELS if p.PLACE and p.PLACE[0] == row)
+            with Horizontal(id="row-solo", classes="row"):  # panels shown only when chosen
+                yield from (self._panel(p) for p in PANELS if not p.PLACE)
+        yield TextEditor(self._initial_text, id="editor")
+        yield CommandBar(id="command-bar")
+        yield KeyBar()
+
+    def _panel(self, cls):
+        widget = cls(id=cls.NAME, classes="panel")
+        return widget.data_bind(**{name: getattr(ExplorerScreen, name) for name in cls.READS})
+
+    @property
+    def editor(self) -> TextEditor:
+        return self.query_one("#editor", TextEditor)
+
+    @property
+    def text(self) -> str:
+        """The text every panel analyses (changed only by editing it: typing, pasting, a take,
+        a picked candidate, an explicit clear; never by a command)."""
+        return self.scheduler.text
 
     def on_mount(self) -> None:
-        self._show_panel("tokens", focus=False)
-        if self._initial_seed is not None:
-            self.seed = self._initial_seed
+        self._show_panel(self._active, focus=False)
+        self._sync_seed()
+        self.query_one(KeyBar).panel_keys = f"{PANELS[0].KEY}-{PANELS[-1].KEY}"
+        size = self.app.size
+        self.query_one("#too-small", Static).update(Text(
+            f"This terminal is {size.width}×{size.height}: too small for the panels (at least 50×14).\n"
+            "Make it larger; the text below still works.", style="bold yellow"))
         if self._initial_session is not None:
             names = self._encoding_names if self._encoding_names is not None else []
             self.post_message(ModelLoaded(self._initial_session, names))
         else:
             self.call_after_refresh(self.load, self.model_spec)
+        if self._initial_text:
+            self._text_changed(self.editor.text)
+
+    def on_resize(self, event) -> None:
+        self.query_one("#too-small", Static).update(Text(
+            f"This terminal is {event.size.width}×{event.size.height}: too small for the panels "
+            "(at least 50×14).\nMake it larger; the text below still works.", style="bold yellow"))
 
     # -- model ------------------------------------------------------------------------------------------
 
     def load(self, spec: str | None) -> None:
-        label = spec or "the bundled model"
-        self._set_status(Text(f"loading {label} on {self.device}…", style="bold yellow"))
-        for panel in ("tokens", "attention", "neighbours", "candidates"):
-            if self.session is None:
-                self.query_one(f"#{panel}").status = f"loading {label}…"
+        self.stop()
+        self._loading = spec or "the bundled model"
+        self._load_error = None
+        self._show_status()
+        if self.session is None:
+            self.notice = f"loading {self._loading}…"
         self._load_worker(spec)
 
     @work(thread=True, exclusive=True, group="load", exit_on_error=False)
@@ -266,127 +264,98 @@ class ExplorerScreen(Screen):
             return  # another model was loaded since; its own load looks again
         self._encoding_names = message.encodings
         if self.text and message.encodings:
-            self._request_analysis(now=True)  # a text typed while loading: compare it too
+            self.scheduler.request()  # a text typed while loading: compare it too
 
     def on_model_loaded(self, message: ModelLoaded) -> None:
+        from gpt_tui.engine.sampling import SamplingParams
+
+        first = self.session is None
+        self.stop()
+        self.runs.reset()
+        self.step = None
+        self.analogy = None
+        self.generation = GenerationView()
+        self._loading = None
+        self._load_error = None
         self.session = message.session
         self.tokenizer_name = self.session.tokenizer.name
         self._encoding_names = message.encodings
-        if self._initial_seed is None and not self._gen_tokens:
-            self.seed = self.session.new_seed()
+        defaults = generation_defaults(self.session)
+        if first and self.params is None:
+            try:
+                self.params = SamplingParams(**{k: defaults[k] for k in ("temperature", "top_k", "top_p")
+                                                if k in defaults})
+            except (ValueError, TypeError):
+                self.params = SamplingParams()
+            if isinstance(defaults.get("max_new_tokens"), int) and defaults["max_new_tokens"] > 0:
+                self.max_new = defaults["max_new_tokens"]
+        elif self.params is None:
+            self.params = SamplingParams()
         info = self.session.info()
-        status = Text()
-        status.append("gpt-tui ", style="bold")
-        status.append(f"· {self.session.name} ", style="bold reverse")
-        status.append(f" {_human(info['parameters'])} params · {info['n_layer']} layers × {info['n_head']} heads"
-                      f" · d_model {info['n_embd']} · ctx {info['n_ctx']} · {info['device']} {info['dtype']}")
-        self._set_status(status)
         self.layer_index = min(self.layer_index, info["n_layer"] - 1)
         self.head = min(self.head, info["n_head"] - 1)
-        self._neighbours_token = None
-        self._analogy = None
-        for panel in ("tokens", "attention", "neighbours", "candidates"):
-            self.query_one(f"#{panel}").status = "type some text in the prompt below"
+        self.notice = TYPE_SOMETHING
+        self._show_status()
         if message.session is not self._initial_session or self.text:
             self.notify(f"model {self.session.name} ready", timeout=2)
-        self._request_analysis(now=True)
+        self.scheduler.request()
 
     def on_model_failed(self, message: ModelFailed) -> None:
-        hint = " · type /model PATH to load one"
+        self._load_error = f"could not load {message.spec or 'the bundled model'}: {message.message}"
+        self._loading = None
+        self._show_status()
         if self.session is None:
-            self._set_status(Text(f"no model: {message.message}{hint}", style="bold red"))
-            for panel in ("tokens", "attention", "neighbours", "candidates"):
-                self.query_one(f"#{panel}").status = f"no model loaded: {message.message}"
+            self.notice = f"no model loaded: {message.message} · ^K /model PATH loads one"
         self.notify(message.message, title="could not load the model", severity="error", timeout=8)
 
-    def _set_status(self, text: Text) -> None:
-        self.query_one("#status", Static).update(text)
+    def _show_status(self) -> None:
+        """The header: what is loaded, what is loading, what failed: always true."""
+        status = Text()
+        status.append("gpt-tui ", style="bold")
+        if self.session is not None:
+            info = self.session.info()
+            status.append(f"· {self.session.name} ", style="bold reverse")
+            status.append(f" {_human(info['parameters'])} params · {info['n_layer']} layers × {info['n_head']} heads"
+                          f" · d_model {info['n_embd']} · ctx {info['n_ctx']} · {info['device']} {info['dtype']}")
+        elif not self._loading and not self._load_error:
+            status.append("· no model loaded")
+        if self._loading:
+            status.append(f"  loading {self._loading} on {self.device}…", style="bold yellow")
+        if self._load_error:
+            kept = " (the model above stays loaded)" if self.session is not None else " · ^K /model PATH"
+            status.append(f"  ✗ {self._load_error}{kept}", style="bold red")
+        self.query_one("#status", Static).update(status)
 
-    # -- the prompt -------------------------------------------------------------------------------------
+    # -- the text ---------------------------------------------------------------------------------------
 
-    @on(Input.Changed, "#prompt")
-    def _prompt_changed(self, event: Input.Changed) -> None:
-        if event.value.startswith("/") and not event.value.startswith("//"):
-            # A command being typed: the panels keep showing the text. If the line was only just
-            # emptied to type it, the emptying is forgotten before it reached the panels.
-            if self._debounce is not None and not self.text:
-                self._debounce.stop()
-                self._debounce = None
-                self.text = self._last_text
+    @on(TextArea.Changed, "#editor")
+    def _editor_changed(self, event: TextArea.Changed) -> None:
+        self._text_changed(event.text_area.text)
+
+    def _text_changed(self, text: str) -> None:
+        if text == self.text:
             return
-        text = from_prompt(event.value)
-        if text == self.text and self._debounce is None:
-            return  # e.g. the text put back after a command: nothing to re-run
-        self.text = text
-        if self.text:
-            self._last_text = self.text
-        self._step_view = None
-        self._request_analysis()
+        self.step = None
+        if self.scheduler.text_changed(text):  # emptied: nothing to analyse
+            self.analysis = None
+            self.notice = TYPE_SOMETHING if self.session is not None else self.notice
 
-    @on(Input.Submitted, "#prompt")
-    def _prompt_submitted(self, event: Input.Submitted) -> None:
-        prompt = self.query_one("#prompt", PromptLine)
-        line = event.value
-        prompt.remember(line)
-        if line.startswith("/") and not line.startswith("//"):
-            self.set_prompt(self.text or self._last_text)  # the text comes back after a command
-            self.run_command(line)
-        else:
-            self._request_analysis(now=True)
-
-    def set_prompt(self, text: str) -> None:
-        """Put text in the prompt line (and analyse it)."""
-        prompt = self.query_one("#prompt", PromptLine)
-        shown = to_prompt(text)
-        if prompt.value != shown:
-            prompt.value = shown
-        prompt.cursor_position = len(prompt.value)
-        if self.text != text:
-            self.text = text
-            self._request_analysis()
-        if text:
-            self._last_text = text
-
-    def prefill(self, line: str) -> None:
-        """Start a /command in the prompt for the user to finish."""
-        prompt = self.query_one("#prompt", PromptLine)
-        prompt.value = line
-        prompt.cursor_position = len(line)
-        prompt.focus()
+    def set_text(self, text: str) -> None:
+        """Replace the text as one edit of the editor (Ctrl+Z brings the old one back)."""
+        self._follow_end = True
+        self.editor.set_text(text)
 
     # -- analysis ---------------------------------------------------------------------------------------
 
-    def _request_analysis(self, now: bool = False) -> None:
-        if self._debounce is not None:
-            self._debounce.stop()
-            self._debounce = None
-        if now or self.text:
-            # At once: while a pass runs, _start_analysis only notes that the text moved on, and the
-            # newest text runs when it ends, so fast typing costs one pass at a time, never a queue.
-            self._start_analysis()
-        else:
-            self._debounce = self.set_timer(DEBOUNCE_S, self._start_analysis)
-
-    def _start_analysis(self) -> None:
-        self._debounce = None
+    def _start_analysis(self, request_id: int, text: str) -> None:
         if self.session is None:
+            self.scheduler.finished()
             return
-        if not self.text:
-            self.request_id += 1
-            self.analysis = None
-            for panel in ("tokens", "attention", "neighbours", "candidates"):
-                self.query_one(f"#{panel}").status = "type some text in the prompt below"
-            self.query_one("#neighbours", NeighboursPanel).neighbours = None
-            self.query_one("#candidates", CandidatesPanel).view = None
-            return
-        if self._busy:
-            self._pending = True
-            return
-        self.request_id += 1
-        self.analyses_requested += 1
-        self._busy = True
-        self._pending = False
-        self._analyse_worker(self.request_id, self.session, self.text, tuple(self._encoding_names or ()))
+        self._analyse_worker(request_id, self.session, text, tuple(self._encoding_names or ()))
+
+    @property
+    def analyses_requested(self) -> int:
+        return self.scheduler.started
 
     @work(thread=True, exclusive=True, group="analysis", exit_on_error=False)
     def _analyse_worker(self, request_id: int, session, text: str, encodings: tuple[str, ...]) -> None:
@@ -409,17 +378,11 @@ class ExplorerScreen(Screen):
             return
         self.post_message(AnalysisReady(request_id, analysis, others))
 
-    def _analysis_finished(self) -> None:
-        self._busy = False
-        if self._pending:
-            self._pending = False
-            self._start_analysis()
-
     def on_analysis_ready(self, message: AnalysisReady) -> None:
-        self._analysis_finished()
-        if message.request_id != self.request_id or message.analysis.text != self.text:
-            return  # stale: the text changed since
+        self.scheduler.finished()
         a = message.analysis
+        if not self.scheduler.is_current(message.request_id, a.text) or a.model_name != self.session.name:
+            return  # stale: the text changed since
         if a.dropped and (self.analysis is None or self.analysis.dropped != a.dropped):
             self.notify(f"the text is longer than the model's context ({self.session.n_ctx} tokens): "
                         f"the first {a.dropped} tokens were left out", severity="warning", timeout=5)
@@ -427,125 +390,39 @@ class ExplorerScreen(Screen):
             self.set_reactive(ExplorerScreen.selected, a.n_tokens - 1)
         self.encodings = message.encodings
         self.analysis = a
-        self.mutate_reactive(ExplorerScreen.selected)  # panels and watchers see the pair together
+        self.mutate_reactive(ExplorerScreen.selected)  # panels see the pair together
 
     def on_analysis_failed(self, message: AnalysisFailed) -> None:
-        self._analysis_finished()
-        if message.request_id == self.request_id:
+        self.scheduler.finished()
+        if message.request_id == self.scheduler.request_id:
             self.notify(message.message, title="cannot analyse", severity="error", timeout=5)
 
     # -- selection -----------------------------------------------------------------------------------------
 
     def on_token_selected(self, message: TokenSelected) -> None:
-        self._select(message.index)
+        self.select(message.index)
 
-    def _select(self, index: int | None) -> None:
+    def select(self, index: int | None) -> None:
         a = self.analysis
         if a is None:
             return
-        if index is None or index < 0 or index >= a.n_tokens - 1:
-            self._follow_end = index is None or index < 0 or index >= a.n_tokens - 1
-            index = a.n_tokens - 1
-        else:
-            self._follow_end = False
-        self._step_view = None
-        self.selected = index
-
-    def watch_selected(self) -> None:
-        if self.analysis is not None:
-            self._update_candidates()
-            self._update_neighbours()
+        last = a.n_tokens - 1
+        self._follow_end = index is None or index < 0 or index >= last
+        self.step = None
+        self.analogy = None  # the neighbours of the selected token again
+        self.selected = last if self._follow_end else index
 
     def action_select(self, delta: int) -> None:
         if self.analysis is not None:
-            self._select(max(0, min(self.analysis.n_tokens - 1, self.selected + delta)))
+            self.select(max(0, min(self.analysis.n_tokens - 1, self.selected + delta)))
 
     def action_select_at(self, index: int) -> None:
-        self._select(None if index < 0 else index)
+        self.select(None if index < 0 else index)
 
-    # -- neighbours ------------------------------------------------------------------------------------------
-
-    def _update_neighbours(self) -> None:
-        a = self.analysis
-        if a is None or self.session is None or self._analogy is not None:
-            return
-        token = int(a.ids[min(self.selected, a.n_tokens - 1)])
-        if token == self._neighbours_token:
-            return
-        self._neighbours_token = token
-        self._neighbours_id += 1
-        self._neighbours_worker(self._neighbours_id, self.session, token, None)
-
-    @work(thread=True, exclusive=True, group="neighbours", exit_on_error=False)
-    def _neighbours_worker(self, request_id: int, session, token: int | None, words) -> None:
-        try:
-            if words is not None:
-                result = session.analogy(*words, top=NEIGHBOURS_TOP)
-            else:
-                result = session.neighbours(token, top=NEIGHBOURS_TOP)
-        except ValueError as exc:  # InputError is a ValueError
-            self.post_message(NeighboursFailed(request_id, str(exc)))
-            return
-        except Exception as exc:
-            self.post_message(NeighboursFailed(request_id, f"{type(exc).__name__}: {exc}"))
-            return
-        self.post_message(NeighboursReady(request_id, result, words is not None))
-
-    def on_neighbours_ready(self, message: NeighboursReady) -> None:
-        if message.request_id == self._neighbours_id:
-            panel = self.query_one("#neighbours", NeighboursPanel)
-            panel.analogy = message.analogy
-            panel.neighbours = message.neighbours
-
-    def on_neighbours_failed(self, message: NeighboursFailed) -> None:
-        if message.request_id == self._neighbours_id:
-            self.notify(message.message, title="neighbours", severity="error", timeout=5)
+    def n_tokens(self) -> int | None:
+        return None if self.analysis is None else self.analysis.n_tokens
 
     # -- candidates ------------------------------------------------------------------------------------------
-
-    @property
-    def params(self):
-        from gpt_tui.engine.sampling import SamplingParams
-
-        return SamplingParams(temperature=self.temperature, top_k=self.top_k, top_p=self.top_p)
-
-    def _knobs_text(self) -> str:
-        return (f"T={self.temperature:g}{' (greedy)' if self.temperature == 0 else ''} · "
-                f"top-k={self.top_k or 'off'} · top-p={self.top_p:g}{' (off)' if self.top_p == 1 else ''}")
-
-    def _view_from_logits(self, logits, title: str, note: str = "", chosen: int | None = None) -> CandidateView:
-        from gpt_tui.engine.session import Session
-
-        params = self.params
-        rows = tuple(Row(c.id, c.text, c.logit, c.prob, c.cum_prob, c.adjusted_prob)
-                     for c in self.session.candidates(logits, params, top=CANDIDATES_TOP))
-        return CandidateView(title, rows, Session.survivors(logits, params), self._knobs_text(), note, chosen)
-
-    def _update_candidates(self) -> None:
-        panel = self.query_one("#candidates", CandidatesPanel)
-        if self._step_view is not None:
-            panel.view = self._step_view
-            return
-        a = self.analysis
-        if a is None or self.session is None:
-            panel.view = None
-            return
-        pos = min(self.selected, a.n_tokens - 1)
-        after = f"after #{pos} {token_label(a.pieces[pos].text, 16)}"
-        if pos == a.n_tokens - 1:
-            panel.view = self._view_from_logits(a.last_logits, f"next token {after} (the end of the text)")
-            return
-        prediction = a.position(pos)  # derived on first look: one row of the unembedding
-        probs = prediction.top_probs
-        cumulative = probs.cumsum()
-        actual = a.pieces[pos + 1]
-        rows = tuple(Row(int(i), self.session.tokenizer.token_text(int(i)), float(lg), float(p), float(c), None)
-                     for i, lg, p, c in zip(prediction.top_ids, prediction.top_logits, probs, cumulative))
-        rank = next((r for r, row in enumerate(rows) if row.id == actual.id), None)
-        where = f"rank {rank + 1}" if rank is not None else f"not in the top {len(rows)}"
-        panel.view = CandidateView(
-            f"next token {after} · the text goes on with {token_label(actual.text, 12)} ({where})", rows, None, "",
-            "the knobs apply at the last token; here the model's raw predictions", chosen=actual.id)
 
     def on_candidate_picked(self, message: CandidatePicked) -> None:
         if self.session is None:
@@ -561,167 +438,158 @@ class ExplorerScreen(Screen):
         base = self.text
         if a is not None and self.selected < a.n_tokens - 1:
             base = self.text[: a.pieces[self.selected].end]  # continue after the selected token
-        self._follow_end = True
-        self.set_prompt(base + piece)
+        self.set_text(base + piece)
 
     # -- knobs ----------------------------------------------------------------------------------------------
 
-    def set_knob(self, name: str, value: str) -> None:
-        """Set one knob from text; CommandError with a clear message when it is not valid."""
-        if name == "temp":
-            self.temperature = number(value, float, "temperature", 0, 100)
-        elif name == "topk":
-            self.top_k = number(value, int, "top-k", 0)
-        elif name == "topp":
-            p = number(value, float, "top-p", 0, 1)
-            if p <= 0:
-                raise CommandError("top-p must be above 0 (1 means off)")
-            self.top_p = p
-        elif name == "max":
-            self.max_new = number(value, int, "max new tokens", 1, 100000)
-        elif name == "seed":
-            self.seed = number(value, int, "seed", 0, 2**63 - 1)
-        else:
-            raise CommandError(f"unknown knob {name}")
-        self._step_view = None
-        if self.analysis is not None:
-            self._update_candidates()
+    def _engine_params(self):
+        from gpt_tui.engine.sampling import SamplingParams  # imports torch: not before it is needed
+
+        return self.params if self.params is not None else SamplingParams()
+
+    def set_param(self, name: str, text: str) -> None:
+        """One sampling knob from text, validated by SamplingParams (ValueError says why not)."""
+        self.params = self._engine_params().with_knob(name, text)
+        self.step = None
+
+    def set_max_new(self, n: int) -> None:
+        self.max_new = n
+
+    def set_seed(self, seed: int | None) -> None:
+        self.seeds.pin(seed)
+        self._sync_seed()
+
+    def _sync_seed(self) -> None:
+        self.seed = self.seeds.seed
+        self.seed_pinned = self.seeds.pinned
 
     def on_knob_changed(self, message: KnobChanged) -> None:
-        panel = self.query_one("#generation", GenerationPanel)
+        from .panels.generation import GenerationPanel
+
+        panel = self.query_one(GenerationPanel)
         try:
-            self.set_knob(message.name, message.value)
+            if message.name == "max":
+                self.set_max_new(number(message.value, int, "max new tokens", 1, 100_000))
+            elif message.name == "seed":
+                value = message.value.strip().lower()
+                self.set_seed(None if value == "auto" else number(value, int, "the seed", 0, 2**63 - 1))
+            else:
+                self.set_param(message.name, message.value)
             panel.mark_invalid(message.name, False)
-        except CommandError as exc:
+        except ValueError as exc:  # CommandError too
             panel.mark_invalid(message.name, True)
-            if message.name and message.value and not message.value.endswith((".", "-")):
+            if message.value and not message.value.endswith((".", "-")):
                 self.notify(str(exc), severity="error", timeout=3)
 
-    def action_knobs(self) -> None:
+    def focus_knobs(self) -> None:
         self._show_panel("generation", focus=False)
-        self.query_one("#knob-temp", Input).focus()
+        self.set_focus(self.query_one("#knob-temperature"))
 
     # -- generation ------------------------------------------------------------------------------------------
 
-    def generate(self, n: int | None = None, step: bool = False) -> None:
+    def generate(self, step: bool = False) -> None:
         if self.session is None:
             raise CommandError("no model loaded yet")
-        panel = self.query_one("#generation", GenerationPanel)
-        if self._gen_running():
+        if self.runs.running:
             raise CommandError("already generating; Esc stops it")
-        fresh = not step or not self._gen_tokens or self._gen_prompt_text != self.text or panel.state == "idle"
-        if fresh:
-            self._gen_prompt_text = self.text
-            self._gen_prompt_ids = self.session.encode(self.text).ids if self.text else []
-            self._gen_tokens = []
-            panel.prompt = self.text
-            panel.tokens = []
-        ids = self._gen_prompt_ids + [t.id for t in self._gen_tokens]
-        seed = self.seed + len(self._gen_tokens) if step else self.seed
-        count = 1 if step else (n or self.max_new)
-        self._run_id += 1
-        panel.state = "running"
-        panel.detail = "step" if step else f"up to {count} tokens"
-        self._gen_worker(self._run_id, self.session, ids, self.params, count, seed, step)
-
-    def _gen_running(self) -> bool:
-        return any(w.group == "generation" and w.is_running for w in self.workers)
+        if not self.text and step and not self.runs.tokens:
+            pass  # an empty text starts a new document (<|endoftext|>)
+        request = self.runs.start(self.text, lambda t: self.session.encode(t).ids, self.max_new, self.seeds, step)
+        self._sync_seed()
+        self.generation = GenerationView(self.runs.prompt_text, tuple(self.runs.tokens), "running",
+                                         "step" if step else f"up to {request.count} tokens", self.runs.seed)
+        self._gen_worker(request, self.session, self._engine_params())
 
     @work(thread=True, exclusive=True, group="generation", exit_on_error=False)
-    def _gen_worker(self, run_id: int, session, ids: list[int], params, count: int, seed: int, step: bool) -> None:
+    def _gen_worker(self, request, session, params) -> None:
         worker = get_current_worker()
         try:
-            for token in session.generate(ids, params, count, seed, should_stop=lambda: worker.is_cancelled,
-                                          with_logits=step):
+            for token in session.generate(request.ids, params, request.count, request.seed,
+                                          should_stop=lambda: worker.is_cancelled, with_logits=request.step):
                 if worker.is_cancelled:
                     break
-                self.post_message(GenerationStep(run_id, token, step))
+                self.post_message(GenerationStep(request.run_id, token, request.step))
         except Exception as exc:
-            self.post_message(GenerationDone(run_id, error=f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"))
+            self.post_message(GenerationDone(request.run_id, error=f"{type(exc).__name__}: "
+                                                                   f"{str(exc).splitlines()[0][:200]}"))
             return
-        self.post_message(GenerationDone(run_id, cancelled=worker.is_cancelled))
+        self.post_message(GenerationDone(request.run_id, cancelled=worker.is_cancelled))
 
     def on_generation_step(self, message: GenerationStep) -> None:
-        if message.run_id != self._run_id or message.run_id == self._stopped_run:
+        if not self.runs.add(message.run_id, message.token):
             return
-        self._gen_tokens.append(message.token)
         if message.step:
             self._show_generated()
+            if message.token.logits is not None:
+                k = len(self.runs.tokens)
+                self.step = StepDraw(k, message.token.logits, message.token.id, message.token.text,
+                                     self.runs.seed + k - 1, self._engine_params())
         elif self._paint_timer is None:
             self._paint_timer = self.set_timer(GENERATION_PAINT_S, self._show_generated)
-        if message.step and message.token.logits is not None:
-            k = len(self._gen_tokens)
-            self._step_view = self._view_from_logits(
-                message.token.logits,
-                f"step {k}: drew {token_label(message.token.text, 12)} from these",
-                f"seed {self.seed}+{k - 1} · the distribution the step was drawn from", chosen=message.token.id)
-            self._update_candidates()
 
     def _show_generated(self) -> None:
         """Paint the tokens generated so far (on a timer while streaming, see GENERATION_PAINT_S)."""
         if self._paint_timer is not None:
             self._paint_timer.stop()
             self._paint_timer = None
-        panel = self.query_one("#generation", GenerationPanel)
-        if len(panel.tokens) != len(self._gen_tokens):
-            panel.tokens = list(self._gen_tokens)
+        if len(self.generation.tokens) != len(self.runs.tokens):
+            self.generation = replace(self.generation, tokens=tuple(self.runs.tokens))
 
     def on_generation_done(self, message: GenerationDone) -> None:
-        if message.run_id != self._run_id or message.run_id == self._stopped_run:
+        if not self.runs.done(message.run_id):
             return
         self._show_generated()
-        panel = self.query_one("#generation", GenerationPanel)
         if message.error:
-            panel.state = "error"
-            panel.detail = message.error
+            self.generation = replace(self.generation, state="error", detail=message.error)
             self.notify(message.error, title="generation stopped", severity="error", timeout=6)
-        else:
-            panel.state = "cancelled" if message.cancelled else "done"
-            eot = self._gen_tokens and self.session and self._gen_tokens[-1].id == self.session.tokenizer.eot_id
-            panel.detail = "ended at <|endoftext|>" if eot else ""
+            return
+        eot = self.runs.tokens and self.session and self.runs.tokens[-1].id == self.session.tokenizer.eot_id
+        self.generation = replace(self.generation, state="cancelled" if message.cancelled else "done",
+                                  detail="ended at <|endoftext|>" if eot else "")
 
     def stop(self) -> bool:
         """Stop a running generation at once, keeping what it wrote; True if one was running."""
-        if not self._gen_running():
+        if not self.runs.stop():
             return False
-        self._stopped_run = self._run_id
         self.workers.cancel_group(self, "generation")
         self._show_generated()
-        panel = self.query_one("#generation", GenerationPanel)
-        panel.state = "cancelled"
-        panel.detail = "stopped with Esc; the text is kept"
+        self.generation = replace(self.generation, state="cancelled", detail="stopped with Esc; the text is kept")
         return True
 
     def take(self) -> None:
-        if not self._gen_tokens:
+        if not self.runs.tokens:
             raise CommandError("nothing generated yet; F5 or /gen first")
         self.stop()
-        text = self.session.tokenizer.decode([t.id for t in self._gen_tokens if t.id != self.session.tokenizer.eot_id])
-        self._follow_end = True
-        self.set_prompt(self._gen_prompt_text + text)
+        eot = self.session.tokenizer.eot_id
+        text = self.session.tokenizer.decode([t.id for t in self.runs.tokens if t.id != eot])
+        self.set_text(self.runs.prompt_text + text)
         self._reset_generation()
 
     def _reset_generation(self) -> None:
         self._show_generated()  # no paint left pending for the old tokens
-        self._gen_tokens = []
-        self._step_view = None
-        panel = self.query_one("#generation", GenerationPanel)
-        panel.tokens = []
-        panel.state = "idle"
-        panel.detail = ""
+        self.runs.reset()
+        self.step = None
+        self.generation = GenerationView()
 
     # -- layer / head ----------------------------------------------------------------------------------------
 
-    def _limits(self) -> tuple[int, int]:
+    def limits(self) -> tuple[int, int]:
         if self.session is None:
             return 1, 1
         return self.session.config.n_layer, self.session.config.n_head
 
-    def action_layer(self, delta: int) -> None:
-        self.layer_index = max(0, min(self._limits()[0] - 1, self.layer_index + delta))
+    def set_layer(self, layer: int) -> None:
+        self.layer_index = layer
 
-    def action_head(self, delta: int) -> None:
-        self.head = max(0, min(self._limits()[1] - 1, self.head + delta))
+    def set_head(self, head: int) -> None:
+        self.head = head
+
+    def action_key_step(self, what: str, delta: int) -> None:
+        layers, heads = self.limits()
+        if what == "layer":
+            self.layer_index = max(0, min(layers - 1, self.layer_index + delta))
+        else:
+            self.head = max(0, min(heads - 1, self.head + delta))
 
     def on_head_picked(self, message: HeadPicked) -> None:
         self.layer_index, self.head = message.layer, message.head
@@ -729,11 +597,18 @@ class ExplorerScreen(Screen):
 
     # -- panels -----------------------------------------------------------------------------------------------
 
+    def panel_names(self) -> list[str]:
+        return [p.NAME for p in PANELS]
+
+    def show_panel(self, name: str) -> None:
+        self._show_panel(name)
+
     def _show_panel(self, name: str, focus: bool = True) -> None:
         self._active = name
-        for panel in PANELS:
-            widget = self.query_one(f"#{panel}")
-            widget.set_class(panel == name, "-active")
+        cls = next(p for p in PANELS if p.NAME == name)
+        self.set_class(cls.PLACE is None, "-solo")  # a panel without a place in the grid: shown alone
+        for p in PANELS:
+            self.query_one(f"#{p.NAME}").set_class(p.NAME == name, "-active")
         for row in self.query(".row"):
             row.set_class(bool(row.query(f"#{name}")), "-active")
         tabs = self.query_one("#panel-tabs", Tabs)
@@ -742,168 +617,155 @@ class ExplorerScreen(Screen):
         if focus:
             target = self.query_one(f"#{name}")
             if name == "generation":
-                target = self.query_one("#knob-temp")
-            target.focus()
-
-    def action_panel(self, name: str) -> None:
-        self._show_panel(name)
+                target = self.query_one("#knob-temperature")
+            self.set_focus(target)
 
     @on(Tabs.TabActivated, "#panel-tabs")
     def _tab_activated(self, event: Tabs.TabActivated) -> None:
+        if event.tab.id != event.tabs.active:
+            return  # stale: the active tab moved on since (we set it too, in _show_panel)
         name = (event.tab.id or "").removeprefix("tab-")
-        if name in PANELS and name != self._active:
+        if name in self.panel_names() and name != self._active:
             self._show_panel(name, focus=False)
 
     def on_descendant_focus(self, event) -> None:
-        for ancestor in [event.widget, *event.widget.ancestors]:
-            if getattr(ancestor, "id", None) in PANELS:
+        widget = event.widget
+        names = self.panel_names()
+        for ancestor in [widget, *widget.ancestors]:
+            if getattr(ancestor, "id", None) in names:
                 if ancestor.id != self._active:
                     self._show_panel(ancestor.id, focus=False)
                 break
+        self._update_keybar(widget)
 
-    def action_maximize_panel(self) -> None:
+    def _update_keybar(self, widget) -> None:
+        bar = self.query_one(KeyBar)
+        bar.in_text = isinstance(widget, (Input, TextArea))
+        if isinstance(widget, TextEditor):
+            bar.context = "⏎ newline"
+        elif isinstance(widget, CommandBar):
+            bar.context = "⏎ run · Esc close · Tab complete"
+        elif isinstance(widget, Tabs):
+            bar.context = "←→ panel"
+        else:
+            panel = next((a for a in [widget, *widget.ancestors] if getattr(a, "HINT", "")), None)
+            bar.context = panel.HINT if panel is not None else ""
+
+    def action_key_panel(self, name: str) -> None:
+        self._show_panel(name)
+
+    def toggle_maximise(self) -> None:
         if self.maximized is not None:
             self.minimize()
             return
-        focused = self.focused
-        target = None
-        for node in ([focused, *focused.ancestors] if focused is not None else []):
-            if getattr(node, "id", None) in PANELS:
-                target = node
-                break
+        names = self.panel_names()
+        target = next((n for n in ([self.focused, *self.focused.ancestors] if self.focused else [])
+                       if getattr(n, "id", None) in names), None)
         self.maximize(target or self.query_one(f"#{self._active}"), container=False)
 
-    # -- commands ---------------------------------------------------------------------------------------------
-
-    def action_command(self, line: str) -> None:
-        if line == "/stop" and self.maximized is not None:
+    def close_maximised(self) -> bool:
+        if self.maximized is not None:
             self.minimize()
-            return
-        if line == "/stop" and not self._gen_running():
-            prompt = self.query_one("#prompt", PromptLine)
-            if prompt.value.startswith("/") and not prompt.value.startswith("//"):
-                self.set_prompt(self.text or self._last_text)  # abandon a half-typed command
-            return
-        self.run_command(line)
+            return True
+        if self.has_class("-solo"):
+            self._show_panel(PANELS[0].NAME, focus=False)
+            return True
+        return False
 
-    def action_prefill(self, line: str) -> None:
-        self.prefill(line)
+    def toggle(self, name: str) -> None:
+        setattr(self, name, not getattr(self, name))
+        if name == "overview" and self.overview:
+            self._show_panel("attention")
+        if name == "compare" and self.compare and not self._encoding_names:
+            self.notify("no other encodings are available offline", timeout=3)
+
+    # -- the command bar and the actions ------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        """A key that types a character is text while a text field has the focus."""
+        if action in ("key", "key_panel", "key_step"):
+            return not isinstance(self.focused, (Input, TextArea))
+        return True
+
+    def action_do(self, name: str) -> None:
+        action = BY_NAME[name]
+        if name == "command":
+            self.open_command_bar("/")
+        elif action.needs_args:
+            self.open_command_bar(f"/{name} ")
+        else:
+            self.run_command(f"/{name}")
+
+    def action_key(self, name: str) -> None:
+        self.action_do(name)
+
+    def open_command_bar(self, line: str) -> None:
+        bar = self.query_one(CommandBar)
+        if not bar.is_open:
+            self._return_focus = self.focused
+        bar.open(line)
+        self.set_focus(bar)  # at once: the keys typed next must land in the bar
+
+    def _close_command_bar(self) -> None:
+        target = self._return_focus
+        self._return_focus = None
+        if target is None or not target.is_attached or not target.focusable:
+            target = self.editor
+        self.set_focus(target)
+
+    @on(CommandBar.Entered)
+    def _command_entered(self, event: CommandBar.Entered) -> None:
+        self._close_command_bar()
+        if event.line:
+            self.run_command(event.line)
+
+    @on(CommandBar.Closed)
+    def _command_closed(self, event: CommandBar.Closed) -> None:
+        self._close_command_bar()
 
     def run_command(self, line: str) -> None:
         """Run one /command; problems become notifications, never exceptions."""
         try:
-            command, args = parse(line)
-            handler = getattr(self, f"cmd_{command.name}")
-            handler(args)
+            self.handlers.run(line)
         except CommandError as exc:
             self.notify(str(exc), title=line.strip()[:40], severity="error", timeout=5)
 
-    def _one(self, args: list[str], what: str) -> str:
-        if len(args) != 1:
-            raise CommandError(f"give one {what}, e.g. {what}")
-        return args[0]
+    # -- what the command handlers ask (commands.Explorer) ------------------------------------------------
 
-    def cmd_help(self, args) -> None:
-        self.app.push_screen(HelpScreen())
+    def has_model(self) -> bool:
+        return self.session is not None
 
-    def cmd_model(self, args) -> None:
-        if not args:
-            raise CommandError("give a model: /model PATH (a directory, a .safetensors file, or gpt2)")
-        spec = " ".join(args)
-        self.stop()
-        self.load(spec)
+    def show_help(self) -> None:
+        self.app.push_screen(HelpScreen(PANELS))
 
-    def cmd_layer(self, args) -> None:
-        n = number(self._one(args, "N"), int, "the layer", 0, self._limits()[0] - 1)
-        self.layer_index = n
+    def show_analogy(self, words: tuple[str, str, str]) -> None:
+        self.analogy = tuple(words)  # the neighbours panel searches a − b + c until the selection moves
+        if self.has_class("-narrow") or self.has_class("-short"):
+            self._show_panel("neighbours", focus=False)
 
-    def cmd_head(self, args) -> None:
-        n = number(self._one(args, "N"), int, "the head", 0, self._limits()[1] - 1)
-        self.head = n
+    def focus_editor(self) -> None:
+        self.set_focus(self.editor)
 
-    def cmd_overview(self, args) -> None:
-        self.overview = not self.overview
-        if self.overview:
-            self._show_panel("attention")
-
-    def cmd_numbers(self, args) -> None:
-        self.show_numbers = not self.show_numbers
-
-    def cmd_temp(self, args) -> None:
-        self.set_knob("temp", self._one(args, "T"))
-
-    def cmd_topk(self, args) -> None:
-        self.set_knob("topk", self._one(args, "K"))
-
-    def cmd_topp(self, args) -> None:
-        self.set_knob("topp", self._one(args, "P"))
-
-    def cmd_seed(self, args) -> None:
-        self.set_knob("seed", self._one(args, "S"))
-
-    def cmd_gen(self, args) -> None:
-        if args:
-            self.set_knob("max", self._one(args, "N"))
-        self.generate()
-
-    def cmd_step(self, args) -> None:
-        self.generate(step=True)
-
-    def cmd_stop(self, args) -> None:
-        if not self.stop():
-            self.notify("nothing is generating", timeout=2)
-
-    def cmd_take(self, args) -> None:
-        self.take()
-
-    def cmd_analogy(self, args) -> None:
-        if len(args) != 3:
-            raise CommandError("give three words: /analogy a b c  (a − b + c, e.g. /analogy king man woman)")
-        if self.session is None:
-            raise CommandError("no model loaded yet")
-        self._analogy = tuple(args)
-        self._neighbours_id += 1
-        self._neighbours_token = None
-        self._neighbours_worker(self._neighbours_id, self.session, None, tuple(args))
-        self._analogy = None  # the next selection shows token neighbours again
-
-    def cmd_compare(self, args) -> None:
-        self.compare = not self.compare
-        if self.compare and not self._encoding_names:
-            self.notify("no other encodings are available offline", timeout=3)
-
-    def cmd_ids(self, args) -> None:
-        self.show_ids = not self.show_ids
-
-    def cmd_select(self, args) -> None:
-        value = self._one(args, "N")
-        if self.analysis is None:
-            raise CommandError("nothing analysed yet")
-        if value == "last":
-            self._select(None)
-        else:
-            self._select(number(value, int, "the token", 0, self.analysis.n_tokens - 1))
-
-    def cmd_panel(self, args) -> None:
-        name = self._one(args, "NAME").lower()
-        matches = [p for p in PANELS if p.startswith(name)]
-        if len(matches) != 1:
-            raise CommandError(f"unknown panel {name!r}; one of {', '.join(PANELS)}")
-        self._show_panel(matches[0])
-
-    def cmd_max(self, args) -> None:
-        self.action_maximize_panel()
-
-    def cmd_clear(self, args) -> None:
+    def clear_text(self) -> None:
+        had = bool(self.text)
         self.stop()
         self._reset_generation()
-        self._follow_end = True
-        self._last_text = ""
-        self.set_prompt("")
-        self.query_one("#prompt").focus()
+        self.set_text("")
+        self.set_focus(self.editor)
+        if had:
+            self.notify("text cleared · ^Z brings it back", timeout=3)
 
-    def cmd_quit(self, args) -> None:
+    def undo_text(self) -> None:
+        before = self.editor.text
+        self.editor.undo()
+        if self.editor.text == before:
+            self.notify("nothing to undo", timeout=2)
+
+    def quit(self) -> None:
         self.app.exit()
+
+    def notify_info(self, message: str) -> None:
+        self.notify(message, timeout=2)
 
 
 class GptTuiApp(App):
@@ -919,6 +781,7 @@ class GptTuiApp(App):
         """model: a spec for the engine's loader (None = bundled); or session: a ready Session (tests).
 
         encodings: other encodings to show beside the model's (None = all available offline).
+        text: the text to start with (e.g. read from a pipe).
         """
         super().__init__()
         self._screen_args = dict(model=model, device=device, dtype=dtype, session=session, encodings=encodings,
@@ -928,10 +791,14 @@ class GptTuiApp(App):
         self.push_screen(ExplorerScreen(**self._screen_args))
         if self.is_headless:
             return
-        try:  # the terminal went away (SSH dropped): exit cleanly instead of writing into the void
-            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.exit)
-        except (NotImplementedError, RuntimeError, ValueError, AttributeError):
-            pass  # no SIGHUP here (Windows) or not the main thread (tests)
+        loop = asyncio.get_running_loop()
+        # The terminal went away (SSH dropped) or we were asked to stop: exit through Textual, which
+        # restores the terminal (main screen, no mouse reporting, cursor back).
+        for sig in (signal.SIGHUP, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, self.exit)
+            except (NotImplementedError, RuntimeError, ValueError, AttributeError):
+                pass  # not on this platform (Windows) or not the main thread (tests)
 
     @property
     def explorer(self) -> ExplorerScreen:

@@ -1,72 +1,41 @@
-"""The REPL's /commands: one table used by the prompt, /help, F1 and the command palette."""
+"""The /commands: parsing, their handlers, and the command palette's provider.
+
+`CommandHandlers` is a plain class: it checks a command's arguments and calls the screen through
+the small `Explorer` protocol below, so every handler can be tested without a UI. The names, keys
+and help come from actions.ACTIONS.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import partial
+from typing import Protocol
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+from .actions import ACTIONS, BY_NAME, Action, resolve
 
 
 class CommandError(ValueError):
     """A /command could not run; the message says why in one line."""
 
 
-@dataclass(frozen=True)
-class Command:
-    name: str
-    args: str  # how the arguments look, for help ("N", "a b c", "")
-    help: str
-    key: str  # the key binding that does the same (shown in help)
-
-
-COMMANDS: tuple[Command, ...] = (
-    Command("help", "", "list the commands and keys", "F1"),
-    Command("model", "PATH", "load another model (a directory, a file, or a GPT-2 name)", "Ctrl+O"),
-    Command("layer", "N", "show attention layer N (no re-run of the model)", ", ."),
-    Command("head", "N", "show attention head N (no re-run of the model)", "[ ]"),
-    Command("overview", "", "all layers × heads as thumbnails; Enter picks one", "F4"),
-    Command("numbers", "", "attention weights as numbers", "F8"),
-    Command("temp", "T", "temperature (0 = greedy)", "Ctrl+T (knobs)"),
-    Command("topk", "K", "keep the K most likely tokens (0 = off)", "Ctrl+T (knobs)"),
-    Command("topp", "P", "keep the most likely tokens up to mass P (1 = off)", "Ctrl+T (knobs)"),
-    Command("seed", "S", "random seed for generation (same seed, same text)", "Ctrl+T (knobs)"),
-    Command("gen", "[N]", "generate N tokens (N becomes the max)", "F5 / Ctrl+G"),
-    Command("step", "", "generate one token; the candidates panel follows", "F6 / Ctrl+N"),
-    Command("stop", "", "stop generating and keep what was written", "Esc"),
-    Command("take", "", "append the generated text to the prompt", "F7 / Ctrl+Y"),
-    Command("analogy", "a b c", "neighbours of a − b + c (king man woman)", "Ctrl+R"),
-    Command("compare", "", "show other encodings side by side (on/off)", "F3"),
-    Command("ids", "", "show token ids on the chips (on/off)", "F2"),
-    Command("select", "N", "select token N (or 'last')", "← →"),
-    Command("panel", "NAME", "show a panel (tokens, neighbours, attention, candidates, generation)", "Alt+1…5"),
-    Command("max", "", "maximise the focused panel, or restore it", "F9"),
-    Command("clear", "", "clear the prompt and the generation", "Ctrl+L"),
-    Command("quit", "", "leave gpt-tui", "Ctrl+Q"),
-)
-BY_NAME = {c.name: c for c in COMMANDS}
-ALIASES = {"exit": "quit", "q": "quit", "h": "help", "?": "help", "generate": "gen", "temperature": "temp",
-           "maximize": "max", "maximise": "max", "t": "temp", "k": "topk", "p": "topp"}
-
-
-def parse(line: str) -> tuple[Command, list[str]]:
-    """'/layer 3' -> (the layer command, ['3']); CommandError for unknown commands."""
-    words = line.strip().removeprefix("/").split()
+def parse(line: str) -> tuple[Action, list[str]]:
+    """'/layer 3' -> (the layer action, ['3']); CommandError for unknown commands."""
+    words = line.strip().removeprefix("/").removeprefix(":").split()
     if not words:
         raise CommandError("an empty command; /help lists them")
-    name = ALIASES.get(words[0].lower(), words[0].lower())
-    command = BY_NAME.get(name)
-    if command is None:
-        near = complete("/" + name[:2])
+    action = resolve(words[0])
+    if action is None:
+        near = complete("/" + words[0][:2].lower())
         hint = f" (did you mean {', '.join(near)}?)" if near and len(near) <= 4 else ""
         raise CommandError(f"unknown command /{words[0]}{hint}; /help lists them")
-    return command, words[1:]
+    return action, words[1:]
 
 
 def complete(prefix: str) -> list[str]:
     """Command names that start with prefix ('/te' -> ['/temp'])."""
     stem = prefix.removeprefix("/").lower()
-    return [f"/{c.name}" for c in COMMANDS if c.name.startswith(stem)]
+    return [f"/{a.name}" for a in ACTIONS if a.name.startswith(stem)]
 
 
 def number(text: str, kind: type, what: str, low: float | None = None, high: float | None = None):
@@ -83,19 +52,182 @@ def number(text: str, kind: type, what: str, low: float | None = None, high: flo
     return value
 
 
+MAX_NEW_LIMIT = 100_000
+SEED_LIMIT = 2**63 - 1
+
+
+class Explorer(Protocol):
+    """What the command handlers need of the screen."""
+
+    def panel_names(self) -> list[str]: ...
+    def limits(self) -> tuple[int, int]: ...  # (layers, heads) of the loaded model
+    def n_tokens(self) -> int | None: ...  # of the analysis on screen; None: nothing analysed
+    def has_model(self) -> bool: ...
+    def show_help(self) -> None: ...
+    def open_command_bar(self, line: str) -> None: ...
+    def generate(self, step: bool) -> None: ...
+    def stop(self) -> bool: ...
+    def close_maximised(self) -> bool: ...
+    def take(self) -> None: ...
+    def toggle_maximise(self) -> None: ...
+    def show_panel(self, name: str) -> None: ...
+    def toggle(self, name: str) -> None: ...  # ids, compare, overview, numbers
+    def set_layer(self, layer: int) -> None: ...
+    def set_head(self, head: int) -> None: ...
+    def select(self, index: int | None) -> None: ...
+    def set_param(self, name: str, text: str) -> None: ...  # raises ValueError
+    def set_max_new(self, n: int) -> None: ...
+    def set_seed(self, seed: int | None) -> None: ...  # None: a new seed per run
+    def focus_knobs(self) -> None: ...
+    def show_analogy(self, words: tuple[str, str, str]) -> None: ...
+    def load(self, spec: str) -> None: ...
+    def focus_editor(self) -> None: ...
+    def clear_text(self) -> None: ...
+    def undo_text(self) -> None: ...
+    def quit(self) -> None: ...
+    def notify_info(self, message: str) -> None: ...
+
+
+class CommandHandlers:
+    """One method per /command: check the arguments, then ask the screen."""
+
+    def __init__(self, explorer: Explorer) -> None:
+        self.x = explorer
+
+    def run(self, line: str) -> None:
+        """Run one command line; CommandError says what was wrong with it."""
+        action, args = parse(line)
+        getattr(self, f"cmd_{action.name}")(args)
+
+    @staticmethod
+    def _one(args: list[str], what: str, usage: str) -> str:
+        if len(args) != 1:
+            raise CommandError(f"give one {what}: {usage}")
+        return args[0]
+
+    def cmd_help(self, args) -> None:
+        self.x.show_help()
+
+    def cmd_command(self, args) -> None:
+        self.x.open_command_bar("/" + " ".join(args) if args else "/")
+
+    def cmd_gen(self, args) -> None:
+        if args:
+            self.x.set_max_new(number(self._one(args, "number", "/gen N"), int, "max new tokens", 1, MAX_NEW_LIMIT))
+        if not self.x.has_model():
+            raise CommandError("no model loaded yet")
+        self.x.generate(step=False)
+
+    def cmd_step(self, args) -> None:
+        if not self.x.has_model():
+            raise CommandError("no model loaded yet")
+        self.x.generate(step=True)
+
+    def cmd_stop(self, args) -> None:
+        if not self.x.stop() and not self.x.close_maximised():
+            self.x.notify_info("nothing is generating")
+
+    def cmd_take(self, args) -> None:
+        self.x.take()
+
+    def cmd_max(self, args) -> None:
+        self.x.toggle_maximise()
+
+    def cmd_panel(self, args) -> None:
+        names = self.x.panel_names()
+        name = self._one(args, "panel name", f"/panel NAME ({', '.join(names)})").lower()
+        matches = [n for n in names if n == name] or [n for n in names if n.startswith(name)]
+        if len(matches) != 1:
+            raise CommandError(f"unknown panel {name!r}; one of {', '.join(names)}")
+        self.x.show_panel(matches[0])
+
+    def cmd_ids(self, args) -> None:
+        self.x.toggle("show_ids")
+
+    def cmd_compare(self, args) -> None:
+        self.x.toggle("compare")
+
+    def cmd_overview(self, args) -> None:
+        self.x.toggle("overview")
+
+    def cmd_numbers(self, args) -> None:
+        self.x.toggle("show_numbers")
+
+    def cmd_layer(self, args) -> None:
+        layers = self.x.limits()[0]
+        self.x.set_layer(number(self._one(args, "layer", "/layer N"), int, "the layer", 0, layers - 1))
+
+    def cmd_head(self, args) -> None:
+        heads = self.x.limits()[1]
+        self.x.set_head(number(self._one(args, "head", "/head N"), int, "the head", 0, heads - 1))
+
+    def cmd_select(self, args) -> None:
+        value = self._one(args, "token number", "/select N or /select last")
+        n = self.x.n_tokens()
+        if n is None:
+            raise CommandError("nothing analysed yet: type some text first")
+        self.x.select(None if value.lower() == "last" else number(value, int, "the token", 0, n - 1))
+
+    def _param(self, name: str, args, usage: str) -> None:
+        try:
+            self.x.set_param(name, self._one(args, "value", usage))
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+
+    def cmd_temp(self, args) -> None:
+        self._param("temperature", args, "/temp T")
+
+    def cmd_topk(self, args) -> None:
+        self._param("top_k", args, "/topk K")
+
+    def cmd_topp(self, args) -> None:
+        self._param("top_p", args, "/topp P")
+
+    def cmd_seed(self, args) -> None:
+        value = self._one(args, "seed", "/seed S, or /seed auto for a new seed per run")
+        self.x.set_seed(None if value.lower() in ("auto", "off", "random") else
+                        number(value, int, "the seed", 0, SEED_LIMIT))
+
+    def cmd_knobs(self, args) -> None:
+        self.x.focus_knobs()
+
+    def cmd_analogy(self, args) -> None:
+        if len(args) != 3:
+            raise CommandError("give three words: /analogy a b c  (a − b + c, e.g. /analogy king man woman)")
+        if not self.x.has_model():
+            raise CommandError("no model loaded yet")
+        self.x.show_analogy(tuple(args))
+
+    def cmd_model(self, args) -> None:
+        if not args:
+            raise CommandError("give a model: /model PATH (a directory, a .safetensors file, or gpt2)")
+        self.x.load(" ".join(args))
+
+    def cmd_edit(self, args) -> None:
+        self.x.focus_editor()
+
+    def cmd_clear(self, args) -> None:
+        self.x.clear_text()
+
+    def cmd_undo(self, args) -> None:
+        self.x.undo_text()
+
+    def cmd_quit(self, args) -> None:
+        self.x.quit()
+
+
 class GptCommands(Provider):
-    """Every /command in Textual's command palette."""
+    """Every action in Textual's command palette. Choosing one runs it on the screen the palette
+    was opened from; one that needs arguments opens the command bar with its name typed."""
 
     def _hits(self):
-        screen = self.app.screen
-        for c in COMMANDS:
-            if c.args and not c.args.startswith("["):
-                run = partial(_prefill, screen, f"/{c.name} ")
-                help_text = f"{c.help} · type /{c.name} {c.args} · key {c.key}"
-            else:
-                run = partial(_run, screen, f"/{c.name}")
-                help_text = f"{c.help} · key {c.key}"
-            yield f"/{c.name} {c.args}".strip(), run, help_text
+        screen = self.screen  # the screen the palette was opened over (the app's top screen is the palette)
+        for a in ACTIONS:
+            keys = f" · key {a.key_text}" if a.keys else ""
+            if a.name == "command":
+                continue
+            run = partial(_do, screen, a.name)
+            yield a.usage, run, f"{a.help}{keys}"
 
     async def discover(self) -> Hits:
         for title, run, help_text in self._hits():
@@ -109,11 +241,10 @@ class GptCommands(Provider):
                 yield Hit(score, matcher.highlight(title), run, text=title, help=help_text)
 
 
-def _prefill(screen, text: str) -> None:
-    if hasattr(screen, "prefill"):
-        screen.prefill(text)
+def _do(screen, name: str) -> None:
+    if hasattr(screen, "action_do"):
+        screen.action_do(name)
 
 
-def _run(screen, line: str) -> None:
-    if hasattr(screen, "run_command"):
-        screen.run_command(line)
+__all__ = ["ACTIONS", "BY_NAME", "CommandError", "CommandHandlers", "Explorer", "GptCommands", "complete",
+           "number", "parse"]

@@ -56,14 +56,14 @@ class AnalysisFailed(_Msg):
 
 @dataclass
 class NeighboursReady(_Msg):
-    request_id: int
+    request_id: object  # what was asked: ("token", id) or ("analogy", words)
     neighbours: Any  # gpt_tui.engine.analysis.Neighbours
     analogy: bool = False
 
 
 @dataclass
 class NeighboursFailed(_Msg):
-    request_id: int
+    request_id: object
     message: str
 
 
@@ -99,7 +99,7 @@ class CandidatePicked(_Msg):
 
 @dataclass
 class KnobChanged(_Msg):
-    """A knob was edited in the generation panel: name in temp/topk/topp/max/seed."""
+    """A knob was edited in the generation panel: name in temperature/top_k/top_p/max/seed."""
 
     name: str
     value: str

@@ -6,30 +6,75 @@ that generation samples from.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+import numbers
+from dataclasses import dataclass, replace
 
 import torch
 
 
 @dataclass(frozen=True)
 class SamplingParams:
-    """The knobs. temperature 0 = greedy, top_k 0 = off, top_p 1 = off."""
+    """The knobs. temperature 0 = greedy, top_k 0 = off, top_p 1 = off.
+
+    Validated here and only here: the CLI options, the session's knob fields and its /commands
+    all build one of these (`with_knob` for a value typed as text) and show its message.
+    """
 
     temperature: float = 1.0
     top_k: int = 0
     top_p: float = 1.0
 
     def __post_init__(self) -> None:
+        if not _real(self.temperature) or not math.isfinite(self.temperature):
+            raise ValueError(f"temperature must be a finite number, not {self.temperature!r}")
         if self.temperature < 0:
             raise ValueError("temperature must be ≥ 0 (0 means greedy)")
+        if not isinstance(self.top_k, numbers.Integral) or isinstance(self.top_k, bool):
+            raise ValueError(f"top-k must be a whole number, not {self.top_k!r}")
         if self.top_k < 0:
             raise ValueError("top-k must be ≥ 0 (0 means off)")
-        if not 0 < self.top_p <= 1:
+        if not _real(self.top_p) or not 0 < self.top_p <= 1:  # NaN fails the comparison too
             raise ValueError("top-p must be in (0, 1] (1 means off)")
 
     @property
     def greedy(self) -> bool:
         return self.temperature == 0
+
+    def with_knob(self, name: str, text: str) -> "SamplingParams":
+        """A copy with one knob ('temperature', 'top_k' or 'top_p') set from text as typed.
+
+        'off' turns top-k or top-p off. ValueError with a one-line message when it is not valid.
+        """
+        text = text.strip()
+        if name not in KNOB_NAMES:
+            raise ValueError(f"unknown knob {name!r}; one of {', '.join(KNOB_NAMES)}")
+        if text.lower() == "off" and name in ("top_k", "top_p"):
+            value: float | int = 0 if name == "top_k" else 1.0
+        elif name == "top_k":
+            try:
+                value = int(text)
+            except ValueError:
+                raise ValueError(f"top-k must be a whole number, not {text!r} (0 or off: no cut)") from None
+        else:
+            try:
+                value = float(text)
+            except ValueError:
+                what = "temperature" if name == "temperature" else "top-p"
+                raise ValueError(f"{what} must be a number, not {text!r}") from None
+        return replace(self, **{name: value})
+
+    def describe(self) -> str:
+        """The knobs as one line: 'T=0.8 · top-k=40 · top-p=off'."""
+        t = f"T={self.temperature:g}{' (greedy)' if self.greedy else ''}"
+        return f"{t} · top-k={self.top_k or 'off'} · top-p={'off' if self.top_p == 1 else f'{self.top_p:g}'}"
+
+
+KNOB_NAMES = ("temperature", "top_k", "top_p")
+
+
+def _real(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def adjusted_probs(logits: torch.Tensor, params: SamplingParams) -> torch.Tensor:

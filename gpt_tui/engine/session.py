@@ -151,17 +151,17 @@ class Session:
 
     # -- next-token candidates ----------------------------------------------------------------------
 
-    def candidates(self, logits: np.ndarray, params: SamplingParams, top: int = 10) -> list[Candidate]:
-        """The top tokens of a (V,) logits vector, with their fate under the knobs."""
+    def candidates(self, logits: np.ndarray, params: SamplingParams, top: int = 10, start: int = 0) -> list[Candidate]:
+        """The tokens ranked start .. start+top-1 by a (V,) logits vector, with their fate under the knobs."""
         raw = torch.from_numpy(np.asarray(logits, dtype=np.float32))
         probs = raw.softmax(-1)
         adjusted = adjusted_probs(raw, params)
-        order = torch.topk(raw, min(top, raw.numel())).indices
+        order = torch.topk(raw, min(start + top, raw.numel())).indices
         cumulative = probs[order].cumsum(0)
         return [
             Candidate(id=int(i), text=self.tokenizer.token_text(int(i)), logit=float(raw[i]), prob=float(probs[i]),
                       adjusted_prob=float(adjusted[i]), cum_prob=float(c))
-            for i, c in zip(order, cumulative)
+            for i, c in zip(order[start:], cumulative[start:])
         ]
 
     @staticmethod

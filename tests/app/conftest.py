@@ -5,12 +5,19 @@ from __future__ import annotations
 import pytest
 
 
-def tiny_model(seed: int = 0):
+def tiny_model(seed: int = 0, sharpness: float = 25.0):
+    """A tiny random GPT-2. Random weights predict an almost flat distribution (every candidate
+    0.00%); scaling the final layer norm makes it peaked, so probabilities on screen are real
+    numbers that a wrong one would change (the top candidate after "strawberry" gets ~55%)."""
+    import torch
+
     from gpt_tui.engine.config import GPTConfig
     from gpt_tui.engine.gpt import GPT
 
     model = GPT(GPTConfig(n_ctx=128, n_embd=32, n_layer=2, n_head=2))
     model.init_weights(seed=seed)
+    with torch.no_grad():
+        model.ln_f.weight.mul_(sharpness)
     return model.eval()
 
 

@@ -8,30 +8,16 @@ import time
 
 from textual import events
 
-from app_helpers import screen_text, settle, type_text
+from app_helpers import burst, command, notes, screen_text, settle, type_text
 
 from gpt_tui.app.app import ExplorerScreen
-from gpt_tui.app.widgets.attention import AttentionPanel
-from gpt_tui.app.widgets.candidates import CandidatesPanel
-from gpt_tui.app.widgets.generation import GenerationPanel
-from gpt_tui.app.widgets.neighbours import NeighboursPanel
-from gpt_tui.app.widgets.tokens import TokensPanel
+from gpt_tui.app.panels.attention import AttentionPanel
+from gpt_tui.app.panels.candidates import CandidatesPanel
+from gpt_tui.app.panels.generation import GenerationPanel
+from gpt_tui.app.panels.neighbours import NeighboursPanel
+from gpt_tui.app.panels.tokens import TokensPanel
 
 WIDE = (120, 40)
-
-
-def notes(app) -> list[str]:
-    return [str(n.message) for n in app._notifications]
-
-
-async def command(pilot, line: str) -> None:
-    """Put a /command in the prompt line and press Enter (as if typed over the text)."""
-    prompt = pilot.app.screen.query_one("#prompt")
-    prompt.focus()
-    prompt.value = line
-    prompt.cursor_position = len(line)
-    await pilot.press("enter")
-    await settle(pilot, 0.05)
 
 
 def test_importing_the_app_package_imports_neither_torch_nor_textual():
@@ -57,6 +43,8 @@ async def test_typing_updates_every_panel(make_app):
         assert view is not None and view.survivors is not None
         top = app.screen.query_one(CandidatesPanel).view.rows[0]
         assert top.id == int(a.position(-1).top_ids[0])  # the engine's ranking, unchanged
+        assert top.prob > 0.2  # the peaked fixture: a real probability, not 0.00%
+        assert abs(top.prob - float(a.position(-1).top_probs[0])) < 1e-4  # float32 softmaxes
         assert f"{top.prob * 100:.2f}%" in shown
         assert app.screen.query_one(NeighboursPanel).neighbours.query == repr("berry")
         assert app.screen.query_one(AttentionPanel).analysis is a
@@ -146,15 +134,18 @@ async def test_enter_on_a_candidate_appends_it(make_app, tiny_session):
         await settle(pilot)
         await type_text(pilot, "Hello")
         panel = app.screen.query_one(CandidatesPanel)
-        panel.focus()
-        await pilot.press("down")
-        chosen = panel.view.rows[1]
+        app.screen.set_focus(panel)
+        # A candidate that is a word after a space: appended, it is a token of its own.
+        index = next(i for i, r in enumerate(panel.view.rows) if i > 0 and r.text[:1] == " " and r.text[1:].isalpha())
+        await pilot.press(*["down"] * index)
+        chosen = panel.view.rows[index]
         await pilot.press("enter")
         await settle(pilot, 0.2)
         expected = "Hello" + tiny_session.tokenizer.decode([chosen.id])
         assert app.screen.text == expected
+        assert app.screen.query_one("#editor").text == expected
         assert app.screen.analysis.text == expected
-        assert int(app.screen.analysis.ids[-1]) == chosen.id or app.screen.analysis.n_tokens >= 2
+        assert int(app.screen.analysis.ids[-1]) == chosen.id
 
 
 async def test_knobs_apply_live_to_the_candidates(make_app):
@@ -169,8 +160,8 @@ async def test_knobs_apply_live_to_the_candidates(make_app):
         assert len(kept) == 3 and abs(sum(r.adjusted for r in kept) - 1) < 1e-5
         assert "cut" in screen_text(app)
         await command(pilot, "/temp 0.5")
-        assert app.screen.query_one("#knob-temp").value == "0.5"
-        assert app.screen.query_one(GenerationPanel).temperature == 0.5
+        assert app.screen.query_one("#knob-temperature").value == "0.5"
+        assert app.screen.query_one(GenerationPanel).params.temperature == 0.5
         assert "T=0.5" in app.screen.query_one(CandidatesPanel).view.knobs
 
 
@@ -179,10 +170,11 @@ async def test_knob_edited_in_the_panel(make_app):
     async with app.run_test(size=WIDE) as pilot:
         await settle(pilot)
         await pilot.press("ctrl+t")  # focus the knobs
-        assert app.focused.id == "knob-temp"
+        assert app.focused.id == "knob-temperature"
         await pilot.press("0", ".", "7", "enter")
         await settle(pilot)
-        assert app.screen.temperature == 0.7
+        assert app.screen.params.temperature == 0.7
+        assert app.screen.text == ""  # digits typed in a knob are neither text nor panel keys
 
 
 async def test_generation_streams_and_is_reproducible(make_app):
@@ -192,11 +184,11 @@ async def test_generation_streams_and_is_reproducible(make_app):
         await type_text(pilot, "Once upon a time")
         await command(pilot, "/seed 7")
         await command(pilot, "/gen 12")
-        first = [t.id for t in app.screen._gen_tokens]
-        assert len(first) == 12 or app.screen._gen_tokens[-1].id == 50256
-        assert app.screen.query_one(GenerationPanel).state == "done"
+        first = [t.id for t in app.screen.runs.tokens]
+        assert len(first) == 12 or app.screen.runs.tokens[-1].id == 50256
+        assert app.screen.generation.state == "done"
         await command(pilot, "/gen 12")
-        assert [t.id for t in app.screen._gen_tokens] == first  # same seed, same text
+        assert [t.id for t in app.screen.runs.tokens] == first  # same seed, same text
         shown = screen_text(app)
         assert "done · 12 tokens · seed 7" in shown
 
@@ -207,17 +199,16 @@ async def test_escape_stops_generation_and_keeps_the_text(make_app):
         await settle(pilot)
         await type_text(pilot, "Go")
         await command(pilot, "/temp 1")
-        app.screen.query_one("#prompt").focus()
-        await pilot.press("ctrl+u", *"/gen 100000", "enter")
+        await pilot.press("ctrl+k", *"gen 100000", "enter")
         await pilot.pause(0.3)
         await pilot.press("escape")
-        kept = len(app.screen._gen_tokens)
-        panel = app.screen.query_one(GenerationPanel)
-        assert panel.state == "cancelled"
+        kept = len(app.screen.runs.tokens)
+        assert app.screen.generation.state == "cancelled"
         await settle(pilot, 0.2)
-        assert len(app.screen._gen_tokens) == kept  # nothing arrives after Esc
-        assert len(panel.tokens) == kept and 0 < kept < 100000
-        await pilot.press("f7")  # take the text into the prompt
+        assert len(app.screen.runs.tokens) == kept  # nothing arrives after Esc
+        assert len(app.screen.generation.tokens) == kept and 0 < kept < 100000
+        assert app.screen.text == "Go"  # the text is untouched by all of it
+        await pilot.press("f7")  # take the text into the editor
         await settle(pilot, 0.2)
         assert app.screen.text.startswith("Go") and len(app.screen.text) > 2
 
@@ -230,7 +221,7 @@ async def test_step_mode_one_token_per_key_and_candidates_follow(make_app):
         for _ in range(3):
             await pilot.press("f6")
             await settle(pilot)
-        tokens = app.screen._gen_tokens
+        tokens = app.screen.runs.tokens
         assert len(tokens) == 3
         view = app.screen.query_one(CandidatesPanel).view
         assert view.chosen == tokens[-1].id and view.title.startswith("step 3")
@@ -251,11 +242,11 @@ async def test_bad_commands_become_notifications_and_keep_the_text(make_app):
         assert any("top-p must be" in m for m in messages)
         assert any("three words" in m for m in messages)
         assert app.screen.text == "keep me"
-        assert app.screen.query_one("#prompt").value == "keep me"
+        assert app.screen.query_one("#editor").text == "keep me"
         assert app.screen.analysis.text == "keep me"
 
 
-async def test_empty_text_and_clear(make_app):
+async def test_empty_text_and_an_undoable_clear(make_app):
     app = make_app()
     async with app.run_test(size=WIDE) as pilot:
         await settle(pilot)
@@ -264,9 +255,20 @@ async def test_empty_text_and_clear(make_app):
         await settle(pilot, 0.2)
         assert app.screen.analysis is None
         assert "type some text" in screen_text(app)
-        await type_text(pilot, "x")
-        await command(pilot, "/clear")
+        await type_text(pilot, "keep this")
+        await pilot.press("ctrl+l")
+        await settle(pilot, 0.2)
         assert app.screen.text == "" and app.screen.analysis is None
+        assert any("^Z brings it back" in m for m in notes(app))
+        await pilot.press("ctrl+z")
+        await settle(pilot, 0.2)
+        assert app.screen.text == "keep this" and app.screen.analysis.text == "keep this"
+        await pilot.press("ctrl+l", "tab")  # cleared, then from a panel: ^Z still brings it back
+        await settle(pilot, 0.1)
+        assert app.screen.text == "" and not app.screen.editor.has_focus
+        await pilot.press("ctrl+z")
+        await settle(pilot, 0.2)
+        assert app.screen.text == "keep this"
 
 
 async def test_bad_model_path(make_app, tmp_path):
@@ -278,6 +280,9 @@ async def test_bad_model_path(make_app, tmp_path):
         await settle(pilot, 0.2)
         assert any("no such file" in m for m in notes(app))
         assert app.screen.session is session  # the old model stays
+        header = screen_text(app).splitlines()[0]
+        assert "✗ could not load" in header and "loading" not in header  # the header tells the truth
+        assert "tiny" in header
 
 
 async def test_model_loads_in_a_worker(make_app, tiny_checkpoint):
@@ -323,10 +328,9 @@ async def test_typing_fast_keeps_up(make_app):
     async with app.run_test(size=WIDE) as pilot:
         await settle(pilot)
         text = ("abc def " * 125)[:1000]
-        prompt = app.screen.query_one("#prompt")
+        app.screen.set_focus(app.screen.editor)
         started = time.perf_counter()
-        for ch in text:  # 1,000 key events at once, faster than anyone types
-            prompt.post_message(events.Key(ch, ch))
+        burst(app, *text)  # 1,000 key events at once, faster than anyone types
         await settle(pilot, 0.3)
         assert time.perf_counter() - started < 30
         assert app.screen.text == text
@@ -336,38 +340,42 @@ async def test_typing_fast_keeps_up(make_app):
         assert app.screen.analyses_requested < 50  # debounced, not one per key
 
 
-async def test_history_and_completion(make_app):
+async def test_command_bar_history_and_completion(make_app):
     app = make_app()
     async with app.run_test(size=WIDE) as pilot:
         await settle(pilot)
         await type_text(pilot, "hi")
         await command(pilot, "/head 1")
-        prompt = app.screen.query_one("#prompt")
-        prompt.value = "/lay"
-        prompt.cursor_position = 4
-        await pilot.press("tab")
-        assert prompt.value == "/layer "
-        prompt.value = "hi"
+        await pilot.press("ctrl+k", "l", "a", "y", "tab")
+        bar = app.screen.query_one("#command-bar")
+        assert bar.value == "/layer "
         await pilot.press("up")
-        assert prompt.value == "/head 1"
+        assert bar.value == "/head 1"
         await pilot.press("down")
-        assert prompt.value == "hi"
+        assert bar.value == "/layer "
+        await pilot.press("escape")
+        assert not bar.is_open and app.screen.editor.has_focus
+        assert app.screen.text == "hi"
 
 
-async def test_help_and_palette(make_app):
-    from gpt_tui.app.commands import GptCommands
+async def test_help_lists_every_action_and_panel(make_app):
+    from gpt_tui.app.actions import ACTIONS
+    from gpt_tui.app.panels import PANELS
 
     app = make_app()
-    async with app.run_test(size=WIDE) as pilot:
+    async with app.run_test(size=(150, 120)) as pilot:  # tall enough to show the whole help
         await settle(pilot)
         await pilot.press("f1")
-        await pilot.pause()
-        assert "/analogy a b c" in screen_text(app)
+        await pilot.pause(0.2)
+        shown = screen_text(app)
+        assert "/analogy a b c" in shown
+        for a in ACTIONS:
+            assert a.usage in shown and a.key_text in shown
+        for p in PANELS:
+            assert f"/panel {p.NAME}" in shown
         await pilot.press("escape")
         await pilot.pause()
-        provider = GptCommands(app.screen)
-        titles = [hit.text async for hit in provider.search("temp")]
-        assert "/temp T" in titles
+        assert isinstance(app.screen, ExplorerScreen)
 
 
 async def test_narrow_terminal_folds_panels_into_tabs(make_app):
@@ -380,7 +388,7 @@ async def test_narrow_terminal_folds_panels_into_tabs(make_app):
         visible = [p for p in ("tokens", "neighbours", "attention", "candidates", "generation")
                    if screen.query_one(f"#{p}").display and screen.query_one(f"#{p}").region.area]
         assert visible == ["tokens"]
-        await pilot.press("alt+3")
+        await pilot.press("tab", "2")  # to the tab bar, then the attention panel's number
         await settle(pilot)
         assert screen.query_one("#attention").region.area > 0
         assert screen.query_one("#tokens").region.area == 0
@@ -392,7 +400,7 @@ async def test_any_panel_can_be_maximised(make_app):
     async with app.run_test(size=WIDE) as pilot:
         await settle(pilot)
         await type_text(pilot, "strawberry")
-        app.screen.query_one(NeighboursPanel).focus()
+        app.screen.set_focus(app.screen.query_one(NeighboursPanel))
         await pilot.press("f9")
         await pilot.pause()
         assert app.screen.maximized is app.screen.query_one(NeighboursPanel)
@@ -408,15 +416,17 @@ async def test_analogy_shows_neighbours(make_app):
         await type_text(pilot, "x")
         await command(pilot, "/analogy king man woman")
         panel = app.screen.query_one(NeighboursPanel)
-        assert panel.analogy and "king" in panel.neighbours.query
+        assert panel.analogy == ("king", "man", "woman") and "king" in panel.neighbours.query
         assert "a − b + c" in screen_text(app)
+        assert app.screen.text == "x"
 
 
 async def test_split_utf8_pieces_are_marked(make_app):
     app = make_app()
     async with app.run_test(size=WIDE) as pilot:
         await settle(pilot)
-        app.screen.set_prompt("猫🙂")
+        await pilot.press("ctrl+e")
+        app.post_message(events.Paste("猫🙂"))
         await settle(pilot, 0.2)
         pieces = app.screen.analysis.pieces
         assert any(p.is_partial for p in pieces)
@@ -425,7 +435,7 @@ async def test_split_utf8_pieces_are_marked(make_app):
 
 def test_generation_panel_joins_split_characters():
     """“ arrives as two byte-tokens; the panel shows the character, not two escapes."""
-    from gpt_tui.app.widgets.generation import continuation
+    from gpt_tui.app.panels.generation import continuation
     from gpt_tui.engine.session import GeneratedToken
 
     tokens = [GeneratedToken(447, "\\xe2\\x80", 0.5, None, b"\xe2\x80"), GeneratedToken(250, "\\x9c", 0.9, None, b"\x9c"),

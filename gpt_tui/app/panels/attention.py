@@ -11,7 +11,8 @@ from textual.reactive import reactive
 from textual.widget import Widget
 
 from ..messages import HeadPicked, TokenSelected
-from .style import MASKED, RAMP, RAMP_LIMITS, message, pct, ramp_level, shade, token_label, visible
+from ..widgets.style import MASKED, RAMP, RAMP_LIMITS, message, pct, ramp_level, shade, token_label
+from .base import Panel
 
 
 def legend(numbers: bool) -> Text:
@@ -21,7 +22,7 @@ def legend(numbers: bool) -> Text:
     lo = 0
     for glyph, hi in zip(RAMP, [*RAMP_LIMITS, 1.0]):
         t.append(f"'{glyph}'" if glyph == " " else glyph, style="bold")
-        t.append(f" <{hi * 100:.0f}% " if hi < 1 else f" ≥{lo * 100:.0f}% ")
+        t.append(f"<{hi * 100:.0f}% " if hi < 1 else f"≥{lo * 100:.0f}% ")
         lo = hi
     t.append(f" {MASKED}", style="bold")
     t.append(" masked (future key)")
@@ -36,10 +37,18 @@ def cell(weight: float, masked: bool, width: int, numbers: bool) -> Text:
     return Text(RAMP[ramp_level(weight)] * width, style=shade(weight))
 
 
-class AttentionPanel(Widget, can_focus=True):
+class AttentionPanel(Panel, Widget, can_focus=True):
     """The attention pattern of one head, windowed around the selected query token."""
 
-    ALLOW_MAXIMIZE = True
+    NAME = "attention"
+    TITLE = "Attention"
+    KEY = "2"
+    READS = ("analysis", "selected", "layer_index", "head", "show_numbers", "overview", "notice")
+    PLACE = ("main", 3)
+    HINT = "↑↓ query  ,. layer  [] head"
+    DEFAULT_CSS = """
+    AttentionPanel { width: 3fr; }
+    """
     BINDINGS = [
         Binding("up", "vertical(-1)", "up", show=False),
         Binding("down", "vertical(1)", "down", show=False),
@@ -54,14 +63,13 @@ class AttentionPanel(Widget, can_focus=True):
     head = reactive(0)
     show_numbers = reactive(False)
     overview = reactive(False)
-    status = reactive("attention appears once the text is analysed")
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self._cursor = (0, 0)  # (layer, head) in the overview
 
     def on_mount(self) -> None:
-        self.border_title = "Attention"
+        self.border_title = self.TITLE
 
     def _subtitle(self) -> None:
         a = self.analysis
@@ -110,7 +118,7 @@ class AttentionPanel(Widget, can_focus=True):
     def render(self):
         a = self.analysis
         if a is None or a.attention is None:
-            return message(self.status)
+            return message(self.notice)
         if self.overview:
             return self._render_overview(a)
         return self._render_grid(a)
@@ -118,7 +126,7 @@ class AttentionPanel(Widget, can_focus=True):
     def _attended(self, a, q: int) -> Text:
         t = Text()
         t.append(f"#{q} {token_label(a.pieces[q].text, 12)}", style="bold")
-        t.append(" attends to: ")
+        t.append(" attends most to: ")
         for k, w in a.attended(self.layer_index, self.head, q, top=5):
             t.append(token_label(a.pieces[k].text, 10), style="reverse")
             t.append(f"#{k} {pct(w)} {RAMP[ramp_level(w)]}  ")
@@ -129,36 +137,47 @@ class AttentionPanel(Widget, can_focus=True):
         T = a.n_tokens
         q = min(self.selected, T - 1)
         numbers = self.show_numbers
-        label_w = 12
-        cw = max(4 if numbers else 2, min(6, (width - label_w) // max(1, T)))
-        head = Text(f"layer {self.layer_index} · head {self.head} · rows = query, columns = key", style="bold")
-        attended = self._attended(a, q)
-        extra = 4 + (attended.cell_len > width)  # header, key header, legend, attended
-        rows = max(1, height - extra)
+        label_w = 12  # "▶123 token  "
+        cw = 4 if numbers else 3  # a cell; key labels alternate over two lines, 2·cw−1 wide each
         cols = max(1, (width - label_w) // cw)
-        n = min(T, rows, cols)
-        start = max(0, min(q - (2 * n) // 3, T - n))
-        keys = range(start, start + n)
-        key_head = Text(" " * label_w)
-        for k in keys:
-            label = visible(a.pieces[k].text)[: cw - 1].ljust(cw)
-            key_head.append(label, style="bold reverse" if k == q else "dim")
         grid = a.attention[self.layer_index, self.head]  # (T, T), the layer derived on first look
-        lines = [head, key_head]
-        for i in keys:
+        head = Text(f"layer {self.layer_index} · head {self.head} · rows = query, columns = key", style="bold")
+        attended = self._attended(a, q)  # the strongest keys, wherever they are: always listed
+        tail: list[Text] = []
+        n_keys = min(T, cols)
+        if n_keys < T:
+            tail += _whole_row(a, grid, q, width)
+        else:
+            tail.append(legend(numbers))
+        attended_lines = 1 + attended.cell_len // max(1, width)
+        rows = max(1, height - 3 - len(tail) - attended_lines)  # title, two key-label lines
+        n_rows = min(T, rows)
+        # Keys: a window that ends a little after the query (later keys are masked anyway).
+        k0 = max(0, min(q - n_keys + 1 + min(2, n_keys // 6), T - n_keys))
+        keys = range(k0, k0 + n_keys)
+        r0 = max(0, min(q - (2 * n_rows) // 3, T - n_rows))
+        key_lines = [Text(" " * label_w), Text(" " * label_w)]
+        span = 2 * cw - 1
+        for n, k in enumerate(keys):
+            line = key_lines[n % 2]
+            pad = label_w + n * cw - line.cell_len
+            if pad > 0:
+                line.append(" " * pad)
+            line.append(token_label(a.pieces[k].text, span).ljust(span)[:span],
+                        style="bold reverse" if k == q else "dim")
+        lines = [head, *key_lines]
+        for i in range(r0, r0 + n_rows):
             line = Text()
             mark = "▶" if i == q else " "
-            line.append(f"{mark}{i:>3} {token_label(a.pieces[i].text, 6):<6} ",
+            line.append(f"{mark}{i:>3} {token_label(a.pieces[i].text, 7):<7} ",
                         style="bold reverse" if i == q else "")
             for k in keys:
                 line.append_text(cell(float(grid[i, k]), k > i, cw, numbers))
             lines.append(line)
-        if n < T:
-            lines.append(Text(f"showing tokens {start}–{start + n - 1} of {T} around the selected one", style="dim"))
-        else:
-            lines.append(legend(numbers))
-        lines.append(attended)
-        return Group(*lines)
+        if n_keys < T or n_rows < T:
+            lines.append(Text(f"keys {k0}–{k0 + n_keys - 1} and queries {r0}–{r0 + n_rows - 1} of {T}, "
+                              "around the selected query", style="dim"))
+        return Group(*lines, *tail, attended)
 
     def _render_overview(self, a):
         width = self.content_size.width
@@ -188,3 +207,21 @@ class AttentionPanel(Widget, can_focus=True):
             lines.append(line)
         lines.append(Text("reversed: cursor · underlined: the head shown in the grid", style="dim"))
         return Group(*lines)
+
+
+def _whole_row(a, grid, q: int, width: int) -> list[Text]:
+    """The selected query's weights over the whole text in one line, downsampled by max (a cell
+    shows the strongest key of its span), so a strong key outside the window is still seen."""
+    T = a.n_tokens
+    cells = max(1, min(T, width - 14))
+    per = -(-T // cells)  # keys per cell, rounded up
+    row = grid[q]
+    strip = Text("whole text ", style="dim")
+    for c in range(0, T, per):
+        span = row[c:min(T, c + per)]
+        keys_after = c > q
+        w = 0.0 if keys_after else float(span[: max(0, q - c + 1)].max())
+        strip.append(MASKED if keys_after else RAMP[ramp_level(w)], style="dim" if keys_after else shade(w))
+    note = Text(f"  ↑ #{q}'s weights over all {T} keys, {per} key{'s' if per > 1 else ''} per cell "
+                "(downsampled by max)" if per > 1 else f"  ↑ #{q}'s weights over all {T} keys", style="dim")
+    return [strip, note]

@@ -11,7 +11,8 @@ from textual.reactive import reactive
 from textual.widget import Widget
 
 from ..messages import TokenSelected
-from .style import CHIP_COLOURS, message, visible
+from ..widgets.style import CHIP_COLOURS, message, visible
+from .base import Panel
 
 
 def chip_label(piece, show_id: bool) -> str:
@@ -52,10 +53,18 @@ def wrap_chips(chips: list[Text], width: int) -> tuple[list[Text], list[int]]:
     return lines, where
 
 
-class TokensPanel(Widget, can_focus=True):
+class TokensPanel(Panel, Widget, can_focus=True):
     """How the text is cut into tokens: the model's tokenizer first, others below it."""
 
-    ALLOW_MAXIMIZE = True
+    NAME = "tokens"
+    TITLE = "Tokens"
+    KEY = "1"
+    READS = ("analysis", "selected", "show_ids", "compare", "encodings", "tokenizer_name", "notice")
+    PLACE = ("top", 1)
+    HINT = "←→ token"
+    DEFAULT_CSS = """
+    TokensPanel { height: auto; min-height: 5; max-height: 14; }
+    """
     BINDINGS = [
         Binding("left", "move(-1)", "◀ token", show=False, id="token_prev"),
         Binding("right", "move(1)", "token ▶", show=False, id="token_next"),
@@ -63,16 +72,16 @@ class TokensPanel(Widget, can_focus=True):
         Binding("end", "last", "last token", show=False),
     ]
 
-    analysis = reactive(None, always_update=True)
+    # layout=True: the panel is as tall as its chips, which these change.
+    analysis = reactive(None, always_update=True, layout=True)
     selected = reactive(0)
-    show_ids = reactive(False)
-    compare = reactive(True)
-    encodings = reactive(dict, always_update=True)  # other encoding name -> pieces
-    status = reactive("type some text in the prompt below")
+    show_ids = reactive(False, layout=True)
+    compare = reactive(True, layout=True)
+    encodings = reactive(dict, always_update=True, layout=True)  # other encoding name -> pieces
     tokenizer_name = reactive("gpt2")
 
     def on_mount(self) -> None:
-        self.border_title = "Tokens"
+        self.border_title = self.TITLE
 
     def action_move(self, delta: int) -> None:
         if self.analysis is not None:
@@ -84,12 +93,19 @@ class TokensPanel(Widget, can_focus=True):
     def action_last(self) -> None:
         self.post_message(TokenSelected(None))
 
+    def get_content_height(self, container, viewport, width: int) -> int:
+        """As tall as the chips need (the wide layout caps it), not a fixed share of the screen."""
+        if self.analysis is None:
+            return 1
+        return len(self._lines(width, 2 + 8 + 3 * len(self.encodings or ())))
+
     def render(self):
+        if self.analysis is None:
+            return message(self.notice)
+        return Group(*self._lines(max(10, self.content_size.width), max(1, self.content_size.height)))
+
+    def _lines(self, width: int, height: int) -> list[Text]:
         a = self.analysis
-        if a is None:
-            return message(self.status)
-        width = max(10, self.content_size.width)
-        height = max(1, self.content_size.height)
         pieces = a.pieces
         sel = min(self.selected, len(pieces) - 1)
         head = Text()
@@ -108,26 +124,26 @@ class TokensPanel(Widget, can_focus=True):
         info.append(" · first token, nothing before it" if math.isnan(lp) else f" · log p = {lp:.3f}")
         if piece.is_partial:
             info.append(" · ⟨…⟩ part of a character", style="italic")
+        chips = [chip(p, i, i == sel, self.show_ids) for i, p in enumerate(pieces)]
+        lines, where = wrap_chips(chips, width)
+        # The model's own chips first (at least two lines of them), other encodings in what is left.
+        budget = max(1, height - 2 - min(len(lines), 2))
         others: list[Text] = []
-        budget = height - 2  # header and info lines
         if self.compare and self.encodings:
             for name, other in self.encodings.items():
-                if budget < 4:
-                    break
                 o_lines, _ = wrap_chips([chip(p, i, False, self.show_ids) for i, p in enumerate(other)], width)
                 shown = o_lines[:2]
+                if budget < 1 + len(shown):
+                    break
                 label = Text(f"{name} · {len(other)} tokens", style="bold")
                 if len(o_lines) > 2:
                     label.append(f" (first {len(shown)} of {len(o_lines)} lines)", style="dim")
                 others += [label, *shown]
                 budget -= 1 + len(shown)
-        chips = [chip(p, i, i == sel, self.show_ids) for i, p in enumerate(pieces)]
-        lines, where = wrap_chips(chips, width)
-        room = max(1, budget)
+        room = max(1, height - 2 - len(others))
         line_of_sel = where[sel]
         start = max(0, min(line_of_sel - room // 2, len(lines) - room))
         window = lines[start:start + room]
         if start > 0 and window:
             window[0] = Text("… ", style="dim") + window[0]
-        return Group(head, *window, info, *others)
-
+        return [head, *window, info, *others]

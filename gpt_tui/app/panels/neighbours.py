@@ -1,0 +1,141 @@
+"""Embedding neighbours panel: the nearest tokens to the selected one in W_E, by cosine, or to
+an analogy a − b + c. The search runs in the panel's own thread worker."""
+
+from __future__ import annotations
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+from textual import work
+from textual.reactive import reactive
+from textual.widget import Widget
+
+from ..messages import NeighboursFailed, NeighboursReady
+from ..widgets.style import bar, message, token_label
+from .base import Panel
+
+NEIGHBOURS_TOP = 20
+
+
+class NeighboursPanel(Panel, Widget, can_focus=True):
+    """Cosine neighbours of a token (or of an analogy a − b + c) with scores and bars."""
+
+    NAME = "neighbours"
+    TITLE = "Embedding neighbours"
+    KEY = "4"
+    READS = ("session", "analysis", "selected", "analogy", "notice")
+    PLACE = ("bottom", 2)
+    HINT = "←→ token"
+    DEFAULT_CSS = """
+    NeighboursPanel { width: 2fr; }
+    """
+
+    session = reactive(None)
+    analysis = reactive(None, always_update=True)
+    selected = reactive(0)
+    analogy = reactive(None)  # (a, b, c) or None: the selected token's neighbours
+    neighbours = reactive(None, always_update=True)  # engine Neighbours on screen
+    error = reactive("")
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._wanted: tuple | None = None  # what the panel should show; results for anything else are dropped
+
+    def on_mount(self) -> None:
+        self.border_title = self.TITLE
+
+    def watch_session(self) -> None:
+        self._wanted = None
+        self._refresh_query()
+
+    def watch_analysis(self) -> None:
+        self._refresh_query()
+
+    def watch_selected(self) -> None:
+        self._refresh_query()
+
+    def watch_analogy(self) -> None:
+        self._refresh_query()
+
+    def _query(self) -> tuple | None:
+        if self.session is None:
+            return None
+        if self.analogy:
+            return ("analogy", tuple(self.analogy))
+        a = self.analysis
+        if a is None:
+            return None
+        return ("token", int(a.ids[min(self.selected, a.n_tokens - 1)]))
+
+    def _refresh_query(self) -> None:
+        query = self._query()
+        if query == self._wanted:
+            return
+        self._wanted = query
+        if query is None:
+            self.neighbours = None
+            return
+        self.error = ""
+        self._search(query, self.session)
+
+    @work(thread=True, exclusive=True, group="neighbours", exit_on_error=False)
+    def _search(self, query: tuple, session) -> None:
+        kind, what = query
+        try:
+            result = session.analogy(*what, top=NEIGHBOURS_TOP) if kind == "analogy" else \
+                session.neighbours(what, top=NEIGHBOURS_TOP)
+        except ValueError as exc:  # the engine's InputError: a word that is not one token, and the like
+            self.post_message(NeighboursFailed(query, str(exc)))
+            return
+        except Exception as exc:
+            self.post_message(NeighboursFailed(query, f"{type(exc).__name__}: {exc}"))
+            return
+        self.post_message(NeighboursReady(query, result, kind == "analogy"))
+
+    def on_neighbours_ready(self, message: NeighboursReady) -> None:
+        message.stop()
+        if message.request_id == self._wanted:
+            self.neighbours = message.neighbours
+
+    def on_neighbours_failed(self, message: NeighboursFailed) -> None:
+        message.stop()
+        if message.request_id == self._wanted:
+            self.error = message.message
+            self.neighbours = None
+            self.notify(message.message, title="neighbours", severity="error", timeout=5)
+
+    def render(self):
+        n = self.neighbours
+        if n is None:
+            if self.error:
+                return message(self.error, "italic red")
+            if self.analysis is None and not self.analogy:
+                return message(self.notice)
+            return message("searching…")
+        head = Text()
+        analogy = bool(self.analogy)
+        head.append("a − b + c = " if analogy else "nearest to ", style="dim")
+        head.append(n.query, style="bold")
+        head.append(" in W_E (cosine)", style="dim")
+        notes = []
+        if analogy:
+            notes.append(Text("moving the selection shows a token's neighbours again", style="dim"))
+        if n.rare:
+            notes.append(Text("⚠ rarely seen in training: its vector means little", style="yellow"))
+        if n.min_count:
+            notes.append(Text(f"tokens seen < {n.min_count} times left out · {n.searched} searched", style="dim"))
+        room = max(0, self.content_size.height - 1 - len(notes))
+        width = self.content_size.width
+        label_w = max(6, min(18, width // 3))
+        bar_w = max(4, min(40, width - label_w - 4 - 8 - 3))
+        table = Table.grid(padding=(0, 1))
+        table.add_column(justify="right", style="dim")
+        table.add_column(no_wrap=True)
+        table.add_column(justify="right")
+        table.add_column(no_wrap=True)
+        for rank, nb in enumerate(n.neighbours[:room], 1):
+            table.add_row(str(rank), token_label(nb.text, label_w), f"{nb.cosine:+.3f}",
+                          Text(bar(max(nb.cosine, 0.0), bar_w), style="#7fb3ff"))
+        if not n.neighbours:
+            return Group(head, *notes, message("no tokens left to compare with"))
+        return Group(head, *notes, table)
