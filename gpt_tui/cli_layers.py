@@ -299,7 +299,7 @@ def chat(
         dump({"model": s.name, "format": document.format, "document": document.text, "n_tokens": len(ids),
               "special": [{"start": sp.start, "end": sp.end, "text": sp.text} for sp in document.special],
               "turns": [{"role": role, "start": sp.start, "end": sp.end} for role, sp in document.turns],
-              "reply": reply.strip() if max_new_tokens else None, "stopped_by": stopped_by, "seed": seed,
+              "reply": reply if max_new_tokens else None, "stopped_by": stopped_by, "seed": seed,
               "temperature": temperature, "top_k": top_k, "top_p": top_p})
         return
     from rich.text import Text

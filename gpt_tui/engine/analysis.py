@@ -89,8 +89,9 @@ class Readout(Protocol):
         """Residual parts (k, C) -> their linearised direct effects on `token`'s logit, and the bias term."""
         ...
 
-    def embedding_parts(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """(T,) ids -> token embeddings (T, C) and position embeddings (T, C) or None."""
+    def embedding_parts(self, ids: np.ndarray, positions: np.ndarray | None = None
+                        ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Ids (n,) at positions (n,) -> token embeddings (n, C) and position embeddings (n, C) or None."""
         ...
 
 

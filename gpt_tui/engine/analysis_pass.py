@@ -106,17 +106,21 @@ class ModelReadout:
         row = token if model.id_rows is None else int(model.id_rows[token])
         return model.wte.weight[row].detach().double().cpu().numpy()
 
-    def embedding_parts(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """(T,) ids -> their token embeddings (T, C) and position embeddings (T, C), float32; the
-        second is None for a model without a position table."""
+    def embedding_parts(self, ids: np.ndarray, positions: np.ndarray | None = None
+                        ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Token ids (n,) at positions (n,; 0, 1, … if omitted) -> their token embeddings (n, C) and
+        position embeddings (n, C), float32; the second is None for a model without a position table."""
         model = self.model
+        device = model.wte.weight.device
         with torch.inference_mode():
-            idx = torch.as_tensor(np.asarray(ids), dtype=torch.long, device=model.wte.weight.device)
+            idx = torch.as_tensor(np.asarray(ids), dtype=torch.long, device=device)
             rows = idx if model.id_rows is None else model.id_rows[idx]
             tokens = model.wte(rows).float().cpu().numpy()
             table = getattr(model, "wpe", None)
-            positions = None if table is None else table.weight[: len(ids)].float().cpu().numpy()
-        return tokens, positions
+            if table is None:
+                return tokens, None
+            where = torch.arange(len(idx)) if positions is None else torch.as_tensor(np.asarray(positions))
+            return tokens, table(where.to(device=device, dtype=torch.long)).float().cpu().numpy()
 
     def reduce(self, logits: torch.Tensor, following: np.ndarray) -> tuple[np.ndarray, ...]:
         """(n, V) logits -> the four arrays of `predictions` for those n positions."""
@@ -268,7 +272,7 @@ class AnalysisPass:
                 (*shape[:axis], n, *shape[axis + 1:]), device=device)
             return array, target
 
-        trace = Trace() if (attention or residual) else None
+        trace = Trace(attention_wanted=attention) if (attention or residual) else None
         queries = keys = res = None
         if attention:  # (L, H, T, D): the model writes (L, B=1, H, n, D)
             queries, q_out = buffer((L, H, T, cfg.head_dim), old and old.queries, axis=2)

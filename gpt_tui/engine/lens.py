@@ -113,16 +113,21 @@ def depth_names(n_layer: int) -> list[str]:
 
 
 def _entry(depth: int, name: str, logits: np.ndarray, final_token: int, top: int) -> LensEntry:
-    """One row of (V,) logits -> a LensEntry (float64 softmax, so tiny probabilities stay exact)."""
+    """One row of (V,) logits -> a LensEntry. The top tokens and their probabilities are computed as
+    the candidates are (float32 softmax, torch.topk), so the last depth equals `next` exactly; the
+    entropy and the final token's rank in float64."""
+    import torch
+
+    raw = torch.from_numpy(np.ascontiguousarray(logits, dtype=np.float32))
+    probs = raw.softmax(-1)
+    order = torch.topk(raw, min(top, raw.numel())).indices
     x = logits.astype(np.float64)
-    shifted = x - x.max()
     with np.errstate(divide="ignore", invalid="ignore"):
-        logp = shifted - np.log(np.exp(shifted).sum())
-        probs = np.exp(logp)
-        entropy = float(-np.nansum(np.where(probs > 0, probs * logp, 0.0)))
-    order = np.argsort(-x, kind="stable")[:top]
+        logp = x - x.max()
+        logp -= np.log(np.exp(logp).sum())
+        entropy = float(-np.where(np.isfinite(logp), np.exp(logp) * logp, 0.0).sum())
     rank = int((x > x[final_token]).sum()) + 1
-    return LensEntry(depth, name, order, probs[order].astype(np.float32), entropy, rank, float(probs[final_token]))
+    return LensEntry(depth, name, order.numpy(), probs[order].numpy(), entropy, rank, float(probs[final_token]))
 
 
 def final_logits(analysis: "Analysis", position: int) -> np.ndarray:
@@ -182,7 +187,7 @@ def stages(analysis: "Analysis", position: int) -> Stages:
     final = final_logits(analysis, position)
     token = int(np.argmax(final))
     effects, bias = analysis.readout.direct_logits(np.vstack([res[:1], parts]), res[-1], token)
-    tokens, positions = analysis.readout.embedding_parts(analysis.ids[position:position + 1])
+    tokens, positions = analysis.readout.embedding_parts(analysis.ids[position:position + 1], np.array([position]))
     norm = np.linalg.norm
     blocks = tuple(
         BlockStage(l, float(norm(parts[2 * l])), float(norm(parts[2 * l + 1])), float(effects[1 + 2 * l]),
