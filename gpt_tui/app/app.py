@@ -140,6 +140,9 @@ class ExplorerScreen(Screen):
     seed_pinned = var(False)
     step = var(None)  # StepDraw: what the last step was drawn from
     analogy = var(None)  # (a, b, c) shown in the neighbours panel, until the selection moves
+    contrast = var(None)  # (text A, text B, word or None) of the context panel; None: the seeds' pair
+    special = var(False)  # <|endoftext|> typed in the text is the special token (chat mode turns it on)
+    chat = var(None)  # panels/chat.ChatState: the turns and the document they make; None: not chatting
     generation = var(GenerationView(), always_update=True)
     notice = var("starting…")  # what panels with nothing to show say
 
@@ -351,19 +354,20 @@ class ExplorerScreen(Screen):
         if self.session is None:
             self.scheduler.finished()
             return
-        self._analyse_worker(request_id, self.session, text, tuple(self._encoding_names or ()))
+        self._analyse_worker(request_id, self.session, text, tuple(self._encoding_names or ()), self.special)
 
     @property
     def analyses_requested(self) -> int:
         return self.scheduler.started
 
     @work(thread=True, exclusive=True, group="analysis", exit_on_error=False)
-    def _analyse_worker(self, request_id: int, session, text: str, encodings: tuple[str, ...]) -> None:
+    def _analyse_worker(self, request_id: int, session, text: str, encodings: tuple[str, ...],
+                        special: bool = False) -> None:
         from gpt_tui.engine.session import InputError
         from gpt_tui.engine.tokenizer import get_tokenizer
 
         try:
-            analysis = session.analyse(text)
+            analysis = session.analyse(text, allow_special=special)
             others = {}
             for name in encodings:
                 try:
@@ -494,7 +498,8 @@ class ExplorerScreen(Screen):
             raise CommandError("already generating; Esc stops it")
         if not self.text and step and not self.runs.tokens:
             pass  # an empty text starts a new document (<|endoftext|>)
-        request = self.runs.start(self.text, lambda t: self.session.encode(t).ids, self.max_new, self.seeds, step)
+        request = self.runs.start(self.text, lambda t: self.session.encode(t, allow_special=self.special).ids,
+                                  self.max_new, self.seeds, step)
         self._sync_seed()
         self.generation = GenerationView(self.runs.prompt_text, tuple(self.runs.tokens), "running",
                                          "step" if step else f"up to {request.count} tokens", self.runs.seed)
@@ -671,6 +676,22 @@ class ExplorerScreen(Screen):
             self._show_panel(PANELS[0].NAME, focus=False)
             return True
         return False
+
+    def compare_texts(self, a: str, b: str, word: str | None) -> None:
+        self.contrast = (a, b, word)
+        self._show_panel("context")
+
+    def say(self, spec: str | None) -> None:
+        """/chat: a turn (ROLE: TEXT), 'clear', 'off', or nothing (show the chat)."""
+        from .panels.chat import chat_command
+
+        chat_command(self, spec)
+
+    def set_special(self, on: bool) -> None:
+        if on != self.special:
+            self.special = on
+            self.runs.reset()  # the same text now has other ids
+            self.scheduler.request()
 
     def toggle(self, name: str) -> None:
         setattr(self, name, not getattr(self, name))

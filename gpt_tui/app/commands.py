@@ -59,6 +59,8 @@ SEED_LIMIT = 2**63 - 1
 class Explorer(Protocol):
     """What the command handlers need of the screen."""
 
+    special: bool  # <|endoftext|> in the text is the special token
+
     def panel_names(self) -> list[str]: ...
     def limits(self) -> tuple[int, int]: ...  # (layers, heads) of the loaded model
     def n_tokens(self) -> int | None: ...  # of the analysis on screen; None: nothing analysed
@@ -72,6 +74,9 @@ class Explorer(Protocol):
     def toggle_maximise(self) -> None: ...
     def show_panel(self, name: str) -> None: ...
     def toggle(self, name: str) -> None: ...  # ids, compare, overview, numbers
+    def compare_texts(self, a: str, b: str, word: str | None) -> None: ...
+    def say(self, spec: str | None) -> None: ...  # a chat turn 'ROLE: TEXT', 'clear', 'off' or None
+    def set_special(self, on: bool) -> None: ...
     def set_layer(self, layer: int) -> None: ...
     def set_head(self, head: int) -> None: ...
     def select(self, index: int | None) -> None: ...
@@ -145,7 +150,34 @@ class CommandHandlers:
         self.x.toggle("show_ids")
 
     def cmd_compare(self, args) -> None:
-        self.x.toggle("compare")
+        if not args:
+            self.x.toggle("compare")
+            return
+        import shlex
+
+        try:
+            texts = shlex.split(" ".join(args))
+        except ValueError as exc:
+            raise CommandError(f"/compare: {exc} (quote each text: /compare \"A\" \"B\" [word])") from None
+        if len(texts) not in (2, 3) or not all(texts):
+            raise CommandError('give two texts and an optional word: /compare "machine learning model" "fashion model"')
+        if not self.x.has_model():
+            raise CommandError("no model loaded yet")
+        self.x.compare_texts(texts[0], texts[1], texts[2] if len(texts) == 3 else None)
+
+    def cmd_chat(self, args) -> None:
+        if not self.x.has_model():
+            raise CommandError("no model loaded yet")
+        try:
+            self.x.say(" ".join(args) if args else None)
+        except ValueError as exc:  # the engine's ChatError: a turn that is not ROLE: TEXT
+            raise CommandError(str(exc)) from None
+
+    def cmd_special(self, args) -> None:
+        value = args[0].lower() if args else ""
+        if value not in ("", "on", "off"):
+            raise CommandError("/special, /special on or /special off")
+        self.x.set_special(value != "off" if value else not self.x.special)
 
     def cmd_overview(self, args) -> None:
         self.x.toggle("overview")

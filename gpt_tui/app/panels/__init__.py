@@ -18,8 +18,14 @@ from __future__ import annotations
 from .attention import AttentionPanel
 from .base import Panel
 from .candidates import CandidatesPanel
+from .card import CardPanel
+from .chat import ChatPanel
+from .context import ContextPanel
 from .generation import GenerationPanel
+from .lens import LensPanel
 from .neighbours import NeighboursPanel
+from .positions import PositionsPanel
+from .stages import StagesPanel
 from .tokens import TokensPanel
 
 PANELS: tuple[type[Panel], ...] = (
@@ -28,6 +34,13 @@ PANELS: tuple[type[Panel], ...] = (
     CandidatesPanel,
     NeighboursPanel,
     GenerationPanel,
+    # Inside the layers (issue 11): each shown alone when chosen.
+    LensPanel,
+    StagesPanel,
+    ContextPanel,
+    PositionsPanel,
+    ChatPanel,
+    CardPanel,
 )
 
 
