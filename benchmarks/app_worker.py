@@ -72,8 +72,10 @@ async def _idle(app, probe: Probe, quiet: float = 0.08, timeout: float = 10.0) -
     return probe.paints[-1] if probe.paints else float("nan")
 
 
-def app_keystroke(ckpt: str, threads: int, tokens: int, reps: int) -> dict:
-    """Keystroke -> all panels updated, for a text of `tokens` tokens (the debounce included)."""
+def app_keystroke(ckpt: str, threads: int, tokens: int, reps: int, panel: str = "") -> dict:
+    """Keystroke -> all panels updated, for a text of `tokens` tokens (the debounce included).
+    panel: the key of a panel to show first (e.g. "6", the logit lens); its workers' results are
+    timed too (LensReady: the selected token's lens; LensGridReady: the positions × depths overview)."""
     import torch
 
     torch.set_num_threads(threads)
@@ -95,6 +97,9 @@ def app_keystroke(ckpt: str, threads: int, tokens: int, reps: int) -> dict:
             probe.attach(app)
             await _until(lambda: probe.seen("AnalysisReady", 0), 60)
             await _idle(app, probe, quiet=0.3)
+            if panel:
+                await pilot.press("tab", panel, "ctrl+e")  # show the panel, then back to the text
+                await _idle(app, probe, quiet=0.3)
             await pilot.press("end")  # the prompt starts with its text selected: typing would replace it
             await _idle(app, probe, quiet=0.3)
             typed = "story of a cat that sat on the mat and looked at the dog"  # each key: a text not seen before
@@ -116,6 +121,11 @@ def app_keystroke(ckpt: str, threads: int, tokens: int, reps: int) -> dict:
                     continue
                 results["latency_ms"].append(1e3 * (done - start))
                 results["analysis_ms"].append(1e3 * (handled()[0] - start))
+                if panel:
+                    lens = [t for t, m in probe.seen("LensReady", start)]
+                    grid = [t for t, m in probe.seen("LensGridReady", start) if m.analysis.text == expected]
+                    results.setdefault("lens_ms", []).append(1e3 * (lens[-1] - start) if lens else float("nan"))
+                    results.setdefault("grid_ms", []).append(1e3 * (grid[-1] - start) if grid else float("nan"))
                 results["kinds"].append(key)
             await pilot.press("ctrl+q")
 

@@ -35,9 +35,15 @@ def open_session():
 
 
 async def settle(pilot, delay: float = 0.25) -> None:
+    from textual.worker import WorkerCancelled
+
     await pilot.pause(delay)
     for _ in range(3):
-        await pilot.app.workers.wait_for_complete()
+        try:
+            await pilot.app.workers.wait_for_complete()
+        except WorkerCancelled:  # superseded by a newer worker of its group: wait for that one
+            await pilot.pause()
+            await pilot.app.workers.wait_for_complete()
         await pilot.pause()
 
 
@@ -82,6 +88,14 @@ async def main() -> None:
     await shot(session, "candidates", wide, "The most effective way to learn computer science is",
                steps=["/temp 0.8", "/topk 8", "/topp 0.9"], maximize="candidates")
     await shot(session, "generation", wide, "Once upon a time", steps=["/seed 1", "/gen 60"], maximize="generation")
+    # Inside the layers: panels shown alone when chosen (issue 11).
+    seed_text = "The most effective way to learn computer science is"
+    await shot(session, "lens", wide, seed_text, steps=["/panel lens"])
+    await shot(session, "stages", wide, seed_text, steps=["/panel stages"])
+    await shot(session, "context", wide, seed_text, steps=['/compare "machine learning model" "fashion model"'])
+    await shot(session, "positions", wide, seed_text, steps=["/panel positions"])
+    await shot(session, "card", wide, seed_text, steps=["/panel card"])
+    await shot(session, "chat", wide, "", steps=["/chat", "/chat user: What is the best way to learn?"])
     print(f"done in {time.perf_counter() - started:.1f} s")
 
 
