@@ -63,5 +63,19 @@ def screen_text(app) -> str:
     return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
 
 
+def record_notes(app) -> None:
+    """Keep every notification (a loaded machine is slow enough for a five-second one to expire
+    within a test); `notes` reads them."""
+    app._all_notes = []
+    notify = app.notify
+
+    def recording(message, *args, **kwargs):
+        app._all_notes.append(str(message))
+        return notify(message, *args, **kwargs)
+
+    app.notify = recording
+
+
 def notes(app) -> list[str]:
-    return [str(n.message) for n in app._notifications]
+    """Every notification shown so far, expired ones included."""
+    return list(getattr(app, "_all_notes", [str(n.message) for n in app._notifications]))

@@ -44,12 +44,16 @@ def tiny_checkpoint(tmp_path_factory):
 @pytest.fixture
 def make_app(tiny_session):
     """App factory: a tiny injected session, cl100k_base beside gpt2, a fixed seed."""
+    from app_helpers import record_notes
+
     from gpt_tui.app.app import GptTuiApp
 
     def factory(**kwargs):
         kwargs.setdefault("session", tiny_session)
         kwargs.setdefault("encodings", ["cl100k_base"])
         kwargs.setdefault("seed", 1)
-        return GptTuiApp(**kwargs)
+        app = GptTuiApp(**kwargs)
+        record_notes(app)
+        return app
 
     return factory

@@ -151,6 +151,8 @@ class AttentionPanel(Panel, Widget, can_focus=True):
             tail.append(legend(numbers))
         attended_lines = 1 + attended.cell_len // max(1, width)
         rows = max(1, height - 3 - len(tail) - attended_lines)  # title, two key-label lines
+        if rows < T or n_keys < T:
+            rows = max(1, rows - 1)  # the line that says which window is shown
         n_rows = min(T, rows)
         # Keys: a window that ends a little after the query (later keys are masked anyway).
         k0 = max(0, min(q - n_keys + 1 + min(2, n_keys // 6), T - n_keys))
@@ -175,8 +177,7 @@ class AttentionPanel(Panel, Widget, can_focus=True):
                 line.append_text(cell(float(grid[i, k]), k > i, cw, numbers))
             lines.append(line)
         if n_keys < T or n_rows < T:
-            lines.append(Text(f"keys {k0}–{k0 + n_keys - 1} and queries {r0}–{r0 + n_rows - 1} of {T}, "
-                              "around the selected query", style="dim"))
+            lines.append(Text(f"keys {k0}–{k0 + n_keys - 1}, queries {r0}–{r0 + n_rows - 1} of {T}", style="dim"))
         return Group(*lines, *tail, attended)
 
     def _render_overview(self, a):
@@ -222,6 +223,6 @@ def _whole_row(a, grid, q: int, width: int) -> list[Text]:
         keys_after = c > q
         w = 0.0 if keys_after else float(span[: max(0, q - c + 1)].max())
         strip.append(MASKED if keys_after else RAMP[ramp_level(w)], style="dim" if keys_after else shade(w))
-    note = Text(f"  ↑ #{q}'s weights over all {T} keys, {per} key{'s' if per > 1 else ''} per cell "
-                "(downsampled by max)" if per > 1 else f"  ↑ #{q}'s weights over all {T} keys", style="dim")
+    note = Text(f"  ↑ #{q} over all {T} keys, downsampled: a cell is the max of {per}" if per > 1 else
+                f"  ↑ #{q} over all {T} keys", style="dim")
     return [strip, note]

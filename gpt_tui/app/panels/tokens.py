@@ -63,7 +63,7 @@ class TokensPanel(Panel, Widget, can_focus=True):
     PLACE = ("top", 1)
     HINT = "←→ token"
     DEFAULT_CSS = """
-    TokensPanel { height: auto; min-height: 5; max-height: 14; }
+    TokensPanel { height: auto; min-height: 5; max-height: 10; }
     """
     BINDINGS = [
         Binding("left", "move(-1)", "◀ token", show=False, id="token_prev"),

@@ -18,7 +18,10 @@ def items(context: str, in_text: bool, panel_keys: str) -> list[tuple[str, str]]
     for a in sorted((a for a in ACTIONS if a.bar), key=lambda a: a.bar):
         if a.name == "command":
             out.append(("^K" if in_text else "/", a.label))
-            out.append(("Tab", "panels") if in_text or not panel_keys else (panel_keys, "panel"))
+            if not in_text and panel_keys:
+                out.append((panel_keys, "panel"))
+            elif "Tab" not in context:
+                out.append(("Tab", "panels"))
             continue
         out.append((key_name(a.keys[0]), a.label))
     out.append(("^P", "palette"))

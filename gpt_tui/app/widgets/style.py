@@ -10,7 +10,9 @@ from rich.text import Text
 # Chip backgrounds: neighbours always differ (index modulo a palette of more than one colour).
 CHIP_COLOURS = ("#34508a", "#7a3b6b", "#2f6b4f", "#85601f", "#5a3f8c", "#1f6f80")
 RAMP = " ░▒▓█"  # glyph density carries the meaning without colour
-RAMP_LIMITS = (0.05, 0.25, 0.5, 0.75)  # below 5% shows blank, then ░ <25% ▒ <50% ▓ <75% █
+# Below 1% shows blank, then ░ <10% ▒ <30% ▓ <60% █: over a long text attention spreads thin
+# (a fiftieth each for fifty keys), and a grid blank below 5% looked empty.
+RAMP_LIMITS = (0.01, 0.1, 0.3, 0.6)
 MASKED = "·"  # the causal mask: a future token, not a small weight
 
 
