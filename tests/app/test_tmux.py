@@ -30,7 +30,7 @@ def screen(session: str) -> str:
     return tmux("capture-pane", "-p", "-t", session).stdout
 
 
-def wait_for(session: str, needle: str, timeout: float = 60.0) -> str:
+def wait_for(session: str, needle: str, timeout: float = 240.0) -> str:
     deadline = time.monotonic() + timeout
     shown = ""
     while time.monotonic() < deadline:
