@@ -14,10 +14,48 @@ import sys
 from typing import Annotated, Optional
 
 import typer
+from typer.core import TyperGroup
+from typer.exceptions import TyperException
 
+# What Typer raises to end a command on purpose (typer.Exit, Abort) or for a usage error: these
+# pass through the error handling below (Typer vendors click; these are its classes).
+TYPER_EXITS = (typer.Exit, typer.Abort, TyperException, SystemExit)
+
+from gpt_tui.errors import UsageError, finish_output, report
 from gpt_tui.fastcli import dump, show  # shared with the fast entry point; no heavy imports
 
+class GuardedGroup(TyperGroup):
+    """The command group with gpt-tui's error handling around everything it runs: any exception
+    becomes one line on stderr and an exit status (gpt_tui/errors.py), usage errors included
+    (click's own are boxes of several lines). In-process test runners go through it too."""
+
+    def invoke(self, ctx):
+        try:
+            result = super().invoke(ctx)
+            finish_output()
+            return result
+        except TYPER_EXITS:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - turned into a message and a status
+            if _debug:
+                raise
+            raise typer.Exit(report(exc)) from None
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        try:
+            status = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except BaseException as exc:  # noqa: BLE001 - click's usage errors, Ctrl+C while parsing
+            if isinstance(exc, SystemExit) or (_debug and not isinstance(exc, TyperException)):
+                raise
+            status = report(exc)
+        status = status if isinstance(status, int) else 0
+        if standalone_mode:
+            sys.exit(status)
+        return status
+
+
 app = typer.Typer(
+    cls=GuardedGroup,
     add_completion=False,
     no_args_is_help=False,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -32,48 +70,32 @@ TextArg = Annotated[Optional[str], typer.Argument(help="the text; read from stdi
 JsonOpt = Annotated[bool, typer.Option("--json", help="print one JSON object")]
 BosOpt = Annotated[bool, typer.Option("--bos", help="prepend <|endoftext|> to the text")]
 SpecialOpt = Annotated[bool, typer.Option("--allow-special", help="treat <|endoftext|> typed in the text as the special token")]
-TempOpt = Annotated[float, typer.Option("--temperature", "-t", min=0.0, help="0 = greedy")]
-TopKOpt = Annotated[int, typer.Option("--top-k", "-k", min=0, help="0 = off")]
-TopPOpt = Annotated[float, typer.Option("--top-p", "-p", min=0.0, max=1.0, help="1 = off")]
+# The sampling knobs are checked in one place, SamplingParams, which the session shares.
+TempOpt = Annotated[float, typer.Option("--temperature", "-t", help="0 = greedy, inf = uniform")]
+TopKOpt = Annotated[int, typer.Option("--top-k", "-k", help="0 = off")]
+TopPOpt = Annotated[float, typer.Option("--top-p", "-p", help="in (0, 1]; 1 = off")]
+SeedOpt = Annotated[Optional[int], typer.Option(min=0, max=2**64 - 1,
+                    help="same seed, same text (random when omitted, and printed)")]
 
 _debug = False
 
 
-class UsageError(Exception):
-    """A valid-looking command that asks for something that does not exist (exit 2)."""
-
-
-def _fail(message: str, code: int) -> None:
-    typer.echo(f"gpt-tui: {message}", err=True)
-    raise typer.Exit(code)
-
-
 def handle_errors(func):
-    """Turn the engine's errors into one line on stderr and an exit code; no tracebacks."""
+    """Turn a command's errors into one line on stderr and an exit status (gpt_tui/errors.py).
+
+    The command group does the same around every command; this also covers a command function
+    called on its own."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
-        if _debug:
-            return func(*args, **kwargs)
-        from gpt_tui.engine.tokenizer import TokenizerError
-
         try:
             return func(*args, **kwargs)
-        except (typer.Exit, typer.Abort, typer.BadParameter):
+        except TYPER_EXITS:
             raise
-        except KeyboardInterrupt:
-            _fail("interrupted", 130)
-        except UsageError as exc:
-            _fail(str(exc), 2)
-        except BrokenPipeError:
-            sys.stderr.close()  # the reader went away (`| head`); nothing to say
-            raise typer.Exit(0)
-        except (TokenizerError, ValueError, OSError) as exc:
-            _fail(str(exc) or type(exc).__name__, 1)
-        except Exception as exc:  # the engine's own errors, torch's out-of-memory, …
-            name = type(exc).__name__
-            known = name in ("ModelLoadError", "InputError", "OutOfMemoryError")
-            _fail(str(exc).splitlines()[0] if known else f"{name}: {str(exc).splitlines()[0] if str(exc) else ''}", 1)
+        except BaseException as exc:  # noqa: BLE001
+            if _debug:
+                raise
+            raise typer.Exit(report(exc)) from None
 
     return wrapper
 
@@ -81,23 +103,38 @@ def handle_errors(func):
 # -- helpers -----------------------------------------------------------------------------------------
 
 
-def read_text(text: str | None) -> str:
-    """The argument, else stdin (which must be UTF-8)."""
+STDIN_LIMIT = 256 * 2**20  # bytes of text read from stdin at most (`yes | gpt-tui …` must end)
+
+
+def read_text(text: str | None, optional: bool = False) -> str:
+    """The argument, else stdin, as text. Both must be UTF-8, checked by the same function (an
+    argument's undecodable bytes reach Python as escapes, which the tokenizer turns back into bytes
+    and refuses). stdin is read as Python's text mode reads it: CRLF line ends become LF, and the
+    one line end at the very end is dropped. optional: no text and no stdin give "" (generate)."""
     if text is not None:
         return text
-    if sys.stdin is None or sys.stdin.isatty():
-        raise UsageError("no text given: pass it as an argument or pipe it on stdin")
-    data = sys.stdin.buffer.read()
+    stdin = sys.stdin
     try:
-        return data.decode("utf-8").removesuffix("\n")
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"stdin is not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start})") from None
+        interactive = stdin is None or stdin.isatty()
+    except (ValueError, OSError):  # a closed stream
+        interactive = True
+    if interactive:
+        if optional:
+            return ""
+        raise UsageError("no text given: pass it as an argument or pipe it on stdin")
+    from gpt_tui.engine.tokenizer import decode_utf8
+
+    data = stdin.buffer.read(STDIN_LIMIT + 1)
+    if len(data) > STDIN_LIMIT:
+        raise UsageError(f"stdin holds more than {STDIN_LIMIT // 2**20} MiB of text; give less")
+    text = decode_utf8(data, "the text on stdin").replace("\r\n", "\n")
+    return text.removesuffix("\n")
 
 
 def _console(stderr: bool = False):
-    from rich.console import Console
+    from gpt_tui.fastcli import make_console
 
-    return Console(stderr=stderr, highlight=False)
+    return make_console(stderr=stderr, highlight=False)
 
 
 def _open(model, device, dtype):
@@ -106,10 +143,11 @@ def _open(model, device, dtype):
     return Session.open(model, device=device, dtype=dtype)
 
 
-def _note_dropped(dropped: int, n_ctx: int, as_json: bool) -> None:
-    if dropped and not as_json:
+def _note_dropped(dropped: int, kept: int) -> None:
+    """Say on stderr that the front of the text was cut (with --json too: the key says it to programs)."""
+    if dropped:
         _console(stderr=True).print(f"[yellow]note:[/] the text is longer than the context window; "
-                                    f"kept the last {n_ctx} tokens ({dropped} dropped from the front)", soft_wrap=True)
+                                    f"kept the last {kept} tokens ({dropped} dropped from the front)", soft_wrap=True)
 
 
 def _sampling(temperature, top_k, top_p):
@@ -186,6 +224,7 @@ def next_tokens(
     analysis = s.analyse(text, bos=bos, allow_special=allow_special, attention=False, residual=False)
     candidates = s.candidates(analysis.last_logits, params, top=top)
     kept, mass = s.survivors(analysis.last_logits, params)
+    _note_dropped(analysis.dropped, analysis.n_tokens)
     if as_json:
         dump({
             "model": s.name, "n_tokens": analysis.n_tokens, "dropped": analysis.dropped,
@@ -195,7 +234,6 @@ def next_tokens(
                             "adjusted_prob": c.adjusted_prob, "cum_prob": c.cum_prob} for c in candidates],
         })
         return
-    _note_dropped(analysis.dropped, s.n_ctx, as_json)
     from rich.table import Table
 
     table = Table(box=None, header_style="bold", title=f"after {analysis.n_tokens} tokens · {s.name}",
@@ -209,7 +247,8 @@ def next_tokens(
                       f"{c.adjusted_prob:.2%}" if c.kept else "—", bar, style=style)
     console = _console()
     console.print(table)
-    console.print(f"[dim]T={temperature:g} top-k={top_k or 'off'} top-p={top_p:g}: {kept:,} tokens survive, "
+    console.print(f"[dim]T={params.temperature:g} top-k={top_k or 'off'} top-p={top_p:g}: "
+                  f"{kept:,} {'token survives' if kept == 1 else 'tokens survive'}, "
                   f"holding {mass:.2%} of the probability[/]")
 
 
@@ -237,12 +276,12 @@ def attention(
         raise UsageError(f"--head {head}: this model has {cfg.n_head} heads per layer (0–{cfg.n_head - 1})")
     analysis = s.analyse(text, bos=bos, allow_special=allow_special, residual=False)
     weights = analysis.attention[layer, head]  # (T, T)
+    _note_dropped(analysis.dropped, analysis.n_tokens)
     if as_json:
         dump({"model": s.name, "layer": layer, "head": head, "dropped": analysis.dropped,
                "tokens": [{"id": p.id, "text": p.text} for p in analysis.pieces],
                "weights": weights.astype(float).tolist()})
         return
-    _note_dropped(analysis.dropped, s.n_ctx, as_json)
     from rich.table import Table
 
     labels = [show(p.text) for p in analysis.pieces]
@@ -348,13 +387,13 @@ def generate(
     temperature: TempOpt = 1.0,
     top_k: TopKOpt = 0,
     top_p: TopPOpt = 1.0,
-    seed: Annotated[Optional[int], typer.Option(help="same seed, same text (random when omitted, and printed)")] = None,
+    seed: SeedOpt = None,
     stop_at_eot: Annotated[bool, typer.Option(help="stop at <|endoftext|>")] = True,
     model: ModelOpt = None, device: DeviceOpt = "auto", dtype: DtypeOpt = "auto",
     bos: BosOpt = False, allow_special: SpecialOpt = False, as_json: JsonOpt = False,
 ) -> None:
     """Continue the text token by token (KV cache), streamed; each token's probability with --json."""
-    text = read_text(text) if text is not None or not sys.stdin.isatty() else ""
+    text = read_text(text, optional=True)
     params = _sampling(temperature, top_k, top_p)
     s = _open(model, device, dtype)
     if seed is None:
@@ -363,8 +402,8 @@ def generate(
     tokens = []
     console = _console()
     stream = not as_json
+    _note_dropped(enc.dropped, len(enc.ids))
     if stream:
-        _note_dropped(enc.dropped, s.n_ctx, as_json)
         console.print(text, style="dim", end="")
     stopped = None
     # Tokens can end inside a character (half of “ or of an emoji): print whole characters only.
@@ -379,7 +418,7 @@ def generate(
         stopped = "interrupted"
     completion = s.tokenizer.decode([t.id for t in tokens if t.id != s.tokenizer.eot_id])
     if as_json:
-        result = {"model": s.name, "prompt": text, "completion": completion, "seed": seed,
+        result = {"model": s.name, "prompt": text, "dropped": enc.dropped, "completion": completion, "seed": seed,
                   "temperature": temperature, "top_k": top_k, "top_p": top_p,
                   "tokens": [{"id": t.id, "text": t.text, "prob": t.prob} for t in tokens]}
         if stopped:
@@ -417,7 +456,8 @@ def score(
     """How surprised the model is by each token, given the ones before it (log-probabilities)."""
     text = read_text(text)
     s = _open(model, device, dtype)
-    tokens, analysis = s.score(text, bos=bos)
+    tokens, analysis = s.score(text, bos=bos, allow_special=allow_special)
+    _note_dropped(analysis.dropped, analysis.n_tokens)
     scored = [t.logprob for t in tokens if t.logprob is not None]
     mean = sum(scored) / len(scored) if scored else None
     perplexity = math.exp(-mean) if mean is not None else None
@@ -426,7 +466,6 @@ def score(
                "tokens": [{"id": t.id, "text": t.text, "logprob": t.logprob} for t in tokens],
                "mean_logprob": mean, "perplexity": perplexity})
         return
-    _note_dropped(analysis.dropped, s.n_ctx, as_json)
     from rich.table import Table
 
     table = Table(box=None, header_style="bold")
@@ -504,14 +543,15 @@ def train(
     from gpt_tui.training.run import run_training
     from gpt_tui.training.train import TrainConfig
 
-    if minutes is None and tokens is None:
-        raise UsageError("give a budget: --minutes and/or --tokens")
-    cfg = TrainConfig(corpus=corpus, out=out, n_layer=n_layer, n_head=n_head, n_embd=n_embd, n_ctx=n_ctx,
-                      dropout=dropout, compact=compact, batch_size=batch_size, lr=lr, warmup_steps=warmup_steps,
-                      minutes=minutes, tokens=tokens, eval_every_minutes=eval_every, seed=seed, device=device,
-                      precision=precision, threads=threads)
+    try:  # TrainConfig checks every knob, once
+        cfg = TrainConfig(corpus=corpus, out=out, n_layer=n_layer, n_head=n_head, n_embd=n_embd, n_ctx=n_ctx,
+                          dropout=dropout, compact=compact, batch_size=batch_size, lr=lr, warmup_steps=warmup_steps,
+                          minutes=minutes, tokens=tokens, eval_every_minutes=eval_every, seed=seed, device=device,
+                          precision=precision, threads=threads)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     run_training(cfg)
 
 
-def main() -> None:
-    app()
+def main() -> int:
+    return app(standalone_mode=False)

@@ -42,6 +42,19 @@ def dump(obj) -> None:
     sys.stdout.write(json.dumps(clean(obj), ensure_ascii=False) + "\n")
 
 
+def make_console(**options):
+    """A rich Console whose closed pipe is a BrokenPipeError like any other write's (rich's own
+    handler exits with status 1, which would call a reader that went away an error)."""
+    from rich.console import Console
+
+    class PipeConsole(Console):
+        def on_broken_pipe(self) -> None:
+            self.quiet = True
+            raise BrokenPipeError(32, "Broken pipe")
+
+    return PipeConsole(**options)
+
+
 def tokenize_pieces(text: str, encoding: str | None, model: str | None, allow_special: bool):
     """(tokenizer, pieces) for the text: the named encoding, else the model's."""
     from gpt_tui.engine.tokenizer import get_tokenizer, tokenizer_for_model
@@ -62,10 +75,9 @@ def print_tokens(text: str, tok, pieces, ids: bool = False, as_json: bool = Fals
     if ids:
         sys.stdout.write(" ".join(str(p.id) for p in pieces) + "\n")
         return
-    from rich.console import Console
     from rich.text import Span, Text
 
-    console = Console(highlight=False)
+    console = make_console(highlight=False)
     chips = Text()
     styles = ("black on #8ecae6", "black on #ffb703", "black on #b5e48c", "black on #f4acb7", "black on #cdb4db")
     for i, p in enumerate(pieces):
@@ -154,11 +166,7 @@ def fast_tokenize(args: list[str]) -> bool:
         tok, pieces = tokenize_pieces(text, parsed["encoding"], parsed["model"], parsed["allow_special"])
     except Exception:  # an unknown encoding, a missing file…: the full CLI words the error
         return False
-    try:
-        print_tokens(text, tok, pieces, ids=parsed["ids"], as_json=parsed["as_json"])
-        sys.stdout.flush()
-    except BrokenPipeError:
-        sys.stderr.close()  # the reader went away (`| head`); nothing to say
+    print_tokens(text, tok, pieces, ids=parsed["ids"], as_json=parsed["as_json"])
     return True
 
 
@@ -189,25 +197,30 @@ def parse_session(args: list[str]) -> dict | None:
     return out
 
 
-def main() -> None:
+def main() -> int:
+    """The console script: an exit status, and every error as one line (gpt_tui/errors.py)."""
+    from gpt_tui.errors import guarded
+
     argv = sys.argv[1:]
+    return guarded(lambda: dispatch(argv), debug="--debug" in argv)
+
+
+def dispatch(argv: list[str]) -> int | None:
+    if sys.stdout is None:  # started with stdout closed (`>&-`): nowhere to write anything
+        import errno
+
+        raise OSError(errno.EBADF, "standard output is closed")
     session = parse_session(argv)
     if session is not None:
         from gpt_tui.app import run  # imports textual, not torch: the model loads after the first frame
 
-        run(**session)
-        return
-    if argv[:1] == ["tokenize"]:
-        try:
-            if fast_tokenize(argv[1:]):
-                return
-        except KeyboardInterrupt:
-            sys.stderr.write("gpt-tui: interrupted\n")
-            raise SystemExit(130) from None
+        return run(**session)
+    if argv[:1] == ["tokenize"] and fast_tokenize(argv[1:]):
+        return 0
     from gpt_tui.cli import main as cli_main
 
-    cli_main()
+    return cli_main()
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -17,14 +17,15 @@ import torch
 
 from .analysis import Analysis, Candidate, Neighbour, Neighbours, PositionPrediction, Prediction
 from .analysis_pass import AnalysisPass, ModelReadout, StoredAttention
+from .errors import GptTuiError, NonFiniteError
 from .loading import LoadedModel, load_model
-from .sampling import SamplingParams, adjusted_probs, sample
+from .sampling import SamplingParams, adjusted_probs, check_logits, check_seed, sample
 
 TOP_K_PER_POSITION = 50  # next-token predictions kept for every position of an analysis
 RARE_TOKEN_COUNT = 50  # tokens seen fewer times in training have vectors that mean little
 
 
-class InputError(ValueError):
+class InputError(GptTuiError, ValueError):
     """The user's input cannot be used as it is; the message says why in one line."""
 
 
@@ -134,6 +135,7 @@ class Session:
         # One pass written straight into the arrays below, reusing the last text's KV cache for the
         # prefix it shares with this one; the rest is derived when looked at (analysis_pass.py).
         out = self._pass.run(ids, attention=attention, residual=residual)
+        check_logits(torch.from_numpy(np.asarray(out.last_logits)))  # NaN from broken weights or overflow
         return Analysis(
             text=text,
             model_name=self.name,
@@ -262,14 +264,15 @@ class Session:
                  stop_at_eot: bool = True, should_stop: Callable[[], bool] | None = None,
                  with_logits: bool = False) -> Iterator[GeneratedToken]:
         """Continue ids one token at a time with a KV cache; the same seed gives the same tokens."""
+        generator = torch.Generator().manual_seed(check_seed(seed))
         if max_new_tokens < 1:
             return
         if not ids:
             ids = [self.tokenizer.eot_id]  # an empty prompt starts a new document
-        generator = torch.Generator().manual_seed(seed)
         context = list(ids[-self.n_ctx:])
         with torch.inference_mode():
-            cache = self.model.new_cache(capacity=len(context) + max_new_tokens)  # only what this run needs
+            # only what this run needs, and never more than the window (it slides beyond)
+            cache = self.model.new_cache(capacity=min(self.n_ctx, len(context) + max_new_tokens))
             logits = self.model(self._tensor(context), cache=cache, last_only=True)[0, -1]
             for _ in range(max_new_tokens):
                 if should_stop is not None and should_stop():
@@ -295,9 +298,9 @@ class Session:
 
     # -- scoring -------------------------------------------------------------------------------------
 
-    def score(self, text: str, bos: bool = False) -> tuple[list[ScoredToken], Analysis]:
+    def score(self, text: str, bos: bool = False, allow_special: bool = False) -> tuple[list[ScoredToken], Analysis]:
         """The surprisal of every token given the ones before it."""
-        analysis = self.analyse(text, bos=bos, attention=False, residual=False)
+        analysis = self.analyse(text, bos=bos, allow_special=allow_special, attention=False, residual=False)
         tokens = [
             ScoredToken(int(i), p.text, None if np.isnan(lp) else float(lp))
             for i, p, lp in zip(analysis.ids, analysis.pieces, analysis.token_logprobs)

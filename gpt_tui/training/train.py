@@ -56,6 +56,38 @@ class TrainConfig:
     save_dtype: str = "bfloat16"
     threads: int | None = None
 
+    def __post_init__(self) -> None:
+        """Every knob checked once, before any work: a budget that can never be spent (NaN, −1)
+        would train forever, and one that is spent at once would save an untrained model."""
+        def positive(name, value, whole=False):
+            number = isinstance(value, int) if whole else isinstance(value, (int, float))
+            if isinstance(value, bool) or not number or not (math.isfinite(value) and value > 0):
+                kind = "a whole number" if whole else "a number"
+                raise ValueError(f"--{name.replace('_', '-')} must be {kind} > 0, not {value!r}")
+
+        if self.minutes is None and self.tokens is None:
+            raise ValueError("give a budget: --minutes and/or --tokens")
+        if self.minutes is not None:
+            positive("minutes", self.minutes)
+        if self.tokens is not None:
+            positive("tokens", self.tokens, whole=True)
+        for name in ("n_layer", "n_head", "n_embd", "n_ctx", "batch_size"):
+            positive(name, getattr(self, name), whole=True)
+        if self.threads is not None:
+            positive("threads", self.threads, whole=True)
+        for name in ("lr", "eval_every_minutes", "checkpoint_minutes", "grad_clip"):
+            positive(name if name != "eval_every_minutes" else "eval_every", getattr(self, name))
+        if isinstance(self.warmup_steps, bool) or not isinstance(self.warmup_steps, int) or self.warmup_steps < 0:
+            raise ValueError(f"--warmup-steps must be a whole number ≥ 0, not {self.warmup_steps!r}")
+        if not (isinstance(self.dropout, (int, float)) and 0 <= self.dropout < 1):
+            raise ValueError(f"--dropout must be a number in [0, 1), not {self.dropout!r}")
+        if self.n_embd % self.n_head:
+            raise ValueError(f"--n-embd ({self.n_embd}) must be divisible by --n-head ({self.n_head})")
+        if self.precision not in ("auto", "fp32", "bf16"):
+            raise ValueError(f"--precision must be auto, fp32 or bf16, not {self.precision!r}")
+        if not (isinstance(self.seed, int) and 0 <= self.seed < 2**63):
+            raise ValueError(f"--seed must be a whole number from 0 to 2**63 − 1, not {self.seed!r}")
+
     def model_config(self, n_rows: int | None) -> GPTConfig:
         return GPTConfig(vocab_size=50257, n_ctx=self.n_ctx, n_embd=self.n_embd, n_layer=self.n_layer,
                          n_head=self.n_head, dropout=self.dropout, n_rows=n_rows)
@@ -96,6 +128,9 @@ class Trainer:
         else:
             train_rows, val_rows, n_rows = train_ids.astype(np.int64), val_ids.astype(np.int64), None
         self.n_train_tokens, self.n_val_tokens = len(train_ids), len(val_ids)
+        for split, n in (("train.txt", self.n_train_tokens), ("val.txt", self.n_val_tokens)):
+            if n < cfg.n_ctx + 2:  # a window of n_ctx tokens and the one after it, at least once
+                raise ValueError(f"{corpus / split} holds {n:,} tokens, too few for windows of --n-ctx {cfg.n_ctx}")
         self.model_config = cfg.model_config(n_rows)
         self.model = GPT(self.model_config)
         self.model.init_weights(seed=cfg.seed)
