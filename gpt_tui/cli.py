@@ -127,7 +127,7 @@ def read_text(text: str | None, optional: bool = False) -> str:
     data = stdin.buffer.read(STDIN_LIMIT + 1)
     if len(data) > STDIN_LIMIT:
         raise UsageError(f"stdin holds more than {STDIN_LIMIT // 2**20} MiB of text; give less")
-    text = decode_utf8(data, "the text on stdin").replace("\r\n", "\n")
+    text = decode_utf8(data, "stdin").replace("\r\n", "\n")
     return text.removesuffix("\n")
 
 

@@ -51,7 +51,7 @@ def decode_utf8(data: bytes, source: str = "the text") -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise TextError(f"{source} is not valid UTF-8 (byte 0x{data[exc.start]:02x} at byte offset {exc.start})") \
+        raise TextError(f"{source} is not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start})") \
             from None
 
 
