@@ -99,6 +99,10 @@ def guarded(run, debug: bool = False) -> int:
     """Run `run()` (which returns an exit status or raises SystemExit) and its last flush; any
     exception becomes one line and a status. KeyboardInterrupt included: this is the entry point's
     outermost frame, so Ctrl+C at any moment after start-up gives 130, not a traceback."""
+    import signal
+
+    if getattr(signal.getsignal(signal.SIGINT), "__name__", "") == "_leave_on_ctrl_c":  # gpt_tui/__init__.py
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # from here on, Ctrl+C is reported below
     try:
         try:
             status = run()

@@ -49,7 +49,7 @@ def path_kind(path: Path) -> str | None:
         return "dir"
     if stat.S_ISREG(mode):
         return "file"
-    raise ModelLoadError(f"{path}: {_kind(mode)}, not a checkpoint file; give a weights file or a model directory")
+    raise ModelLoadError(f"{path}: {_kind(mode)}, not a regular file or a directory")
 
 
 def open_regular(path: Path):
@@ -111,6 +111,8 @@ def locate(spec: str) -> tuple[str, Path | str]:
     """What a --model argument names: ("dir", path), ("file", path) or ("hub", repo id); else an error."""
     path = Path(spec).expanduser()
     kind = path_kind(path)
+    if kind == "dir" and path_kind(path / "config.json") != "file":
+        raise ModelLoadError(f"{path}: no config.json — not a model directory")
     if kind is not None:
         return kind, path
     repo = hub_repo(spec)

@@ -51,7 +51,7 @@ class LoadedModel:
 
 def resolve_device(spec: str = "auto") -> torch.device:
     """auto | cpu | cuda | cuda:N | mps -> a device that exists here, or a clear error."""
-    spec = (spec or "auto").lower()
+    spec = "auto" if spec is None else spec.strip().lower()
     if spec == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
@@ -59,7 +59,9 @@ def resolve_device(spec: str = "auto") -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     try:
-        device = torch.device(spec)
+        device = torch.device(spec) if spec else None
+        if device is None:
+            raise RuntimeError
     except RuntimeError:
         raise ModelLoadError(f"unknown device {spec!r}; use auto, cpu, cuda, cuda:N or mps") from None
     if device.type == "cuda":
@@ -372,8 +374,6 @@ def _load_spec(spec: str | None, dev: torch.device, dt: torch.dtype) -> LoadedMo
     kind, where = locate(spec)
     if kind == "dir":
         path = where
-        if not (path / "config.json").exists():
-            raise ModelLoadError(f"{path}: no config.json — not a model directory")
         is_ours = read_json_object(path / "config.json").get("format") == FORMAT
         loader = _load_own_dir if is_ours else _load_hf_dir
         return loader(path, dev, dt, name=path.name)
