@@ -143,8 +143,9 @@ def _open(model, device, dtype):
     return Session.open(model, device=device, dtype=dtype)
 
 
-def _note_dropped(dropped: int, kept: int) -> None:
-    """Say on stderr that the front of the text was cut (with --json too: the key says it to programs)."""
+def _note_dropped(dropped: int, kept: int, as_json: bool = False) -> None:
+    """Say on stderr that the front of the text was cut, with --json too (where a "dropped" key also
+    says it to programs; `as_json` is accepted for the callers that pass it)."""
     if dropped:
         _console(stderr=True).print(f"[yellow]note:[/] the text is longer than the context window; "
                                     f"kept the last {kept} tokens ({dropped} dropped from the front)", soft_wrap=True)
@@ -511,13 +512,16 @@ def info(model: ModelOpt = None, device: DeviceOpt = "auto", dtype: DtypeOpt = "
     console.print(f"{data['n_layer']} layers · {data['n_head']} heads of {data['head_dim']} · d_model {data['n_embd']}"
                   f" · context {data['n_ctx']} · vocabulary {data['vocab_size']:,} ({data['tokenizer']})")
     table = Table(box=None, header_style="bold")
-    for col in ("matrix", "shape", "parameters", "× layers"):
-        table.add_column(col, justify="left" if col in ("matrix", "shape") else "right")
+    for col in ("matrix", "counted as", "× layers"):
+        table.add_column(col, justify="left" if col != "× layers" else "right")
     for m in data["matrices"]:
-        table.add_row(m["name"], m["shape"], f"{m['count']:,}", f"{m['total']:,}")
+        table.add_row(m["name"], m["formula"], f"{m['total']:,}")
     console.print(table)
+    for note in data["notes"]:
+        console.print(f"[dim]·[/] {note}", soft_wrap=True)
     console.print(f"total {data['parameters']:,} parameters · {data['device']} · {data['dtype']} · "
-                  f"{data['weight_bytes'] / 2**20:,.1f} MiB of weights")
+                  f"{data['weight_bytes'] / 2**20:,.1f} MiB of weights · KV cache "
+                  f"{data['kv_cache_bytes_per_token'] / 2**10:,.1f} KiB per token")
 
 
 # -- train ---------------------------------------------------------------------------------------------------------
@@ -551,6 +555,10 @@ def train(
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     run_training(cfg)
+
+
+# The views inside the layers (lens, stages, compare, positions, chat) register on `app` there.
+from gpt_tui import cli_layers  # noqa: E402,F401
 
 
 def main() -> int:
