@@ -102,7 +102,13 @@ def test_ctrl_c_at_any_moment_from_the_start(model_dir, delay):
     time.sleep(delay)
     child.send_signal(signal.SIGINT)
     out, err = child.communicate(timeout=120)
-    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    if "Traceback" in err:
+        # Only where no program's code can catch it: the interpreter's own start-up (importing runpy,
+        # site), before the first line of gpt_tui runs. From gpt_tui/__init__.py on, it is ours.
+        frames = [line for line in err.splitlines() if line.strip().startswith("File ")]
+        assert frames and all("<frozen " in line for line in frames), err
+        return
+    assert "KeyboardInterrupt" not in err, err
     # -SIGINT: the signal came before the interpreter had set up its handler (the shell says 130)
     assert child.returncode in (130, -signal.SIGINT), (child.returncode, err)
     lines = [line for line in err.splitlines() if line.strip()]
