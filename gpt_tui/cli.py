@@ -21,7 +21,7 @@ from typer.exceptions import TyperException
 # pass through the error handling below (Typer vendors click; these are its classes).
 TYPER_EXITS = (typer.Exit, typer.Abort, TyperException, SystemExit)
 
-from gpt_tui.errors import UsageError, finish_output, report
+from gpt_tui.errors import UsageError, finish_output, interruptible, report
 from gpt_tui.fastcli import dump, show  # shared with the fast entry point; no heavy imports
 
 class GuardedGroup(TyperGroup):
@@ -179,7 +179,8 @@ def session(
         return
     from gpt_tui.app import run
 
-    run(model=model, device=device, dtype=dtype, mouse=not no_mouse)
+    with interruptible():  # the session handles its signals itself
+        return run(model=model, device=device, dtype=dtype, mouse=not no_mouse)
 
 
 # -- tokenize ---------------------------------------------------------------------------------------------
@@ -410,11 +411,12 @@ def generate(
     # Tokens can end inside a character (half of “ or of an emoji): print whole characters only.
     utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
     try:
-        for step in s.generate(enc.ids, params, max_new_tokens, seed=seed, stop_at_eot=stop_at_eot):
-            tokens.append(step)
-            if stream:
-                piece = "<|endoftext|>" if step.id == s.tokenizer.eot_id else utf8.decode(step.bytes)
-                console.print(piece, style=_prob_style(step.prob), end="", markup=False)
+        with interruptible():  # Ctrl+C stops the generation and keeps what it wrote
+            for step in s.generate(enc.ids, params, max_new_tokens, seed=seed, stop_at_eot=stop_at_eot):
+                tokens.append(step)
+                if stream:
+                    piece = "<|endoftext|>" if step.id == s.tokenizer.eot_id else utf8.decode(step.bytes)
+                    console.print(piece, style=_prob_style(step.prob), end="", markup=False)
     except KeyboardInterrupt:
         stopped = "interrupted"
     completion = s.tokenizer.decode([t.id for t in tokens if t.id != s.tokenizer.eot_id])
@@ -554,7 +556,8 @@ def train(
                           precision=precision, threads=threads)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    run_training(cfg)
+    with interruptible():  # Ctrl+C saves a checkpoint
+        run_training(cfg)
 
 
 # The views inside the layers (lens, stages, compare, positions, chat) register on `app` there.

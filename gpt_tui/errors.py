@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import os
 import sys
+from contextlib import contextmanager
 
 OK, RUNTIME, USAGE, INTERRUPTED = 0, 1, 2, 130
 
@@ -95,14 +96,27 @@ def finish_output() -> None:
         sys.stdout.flush()
 
 
-def guarded(run, debug: bool = False) -> int:
-    """Run `run()` (which returns an exit status or raises SystemExit) and its last flush; any
-    exception becomes one line and a status. KeyboardInterrupt included: this is the entry point's
-    outermost frame, so Ctrl+C at any moment after start-up gives 130, not a traceback."""
+@contextmanager
+def interruptible():
+    """Ctrl+C as Python's KeyboardInterrupt inside the block, for work that has something to do
+    when interrupted (keep a generation's text, save a checkpoint, restore a terminal). Outside,
+    the program ends at once on Ctrl+C (gpt_tui/__init__.py). Main thread only."""
     import signal
 
-    if getattr(signal.getsignal(signal.SIGINT), "__name__", "") == "_leave_on_ctrl_c":  # gpt_tui/__init__.py
-        signal.signal(signal.SIGINT, signal.default_int_handler)  # from here on, Ctrl+C is reported below
+    before = signal.getsignal(signal.SIGINT)
+    early = getattr(before, "__name__", "") == "_leave_on_ctrl_c"
+    if early:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        if early:
+            signal.signal(signal.SIGINT, before)
+
+
+def guarded(run, debug: bool = False) -> int:
+    """Run `run()` (which returns an exit status or raises SystemExit) and its last flush; any
+    exception becomes one line and a status, KeyboardInterrupt included (130, never a traceback)."""
     try:
         try:
             status = run()

@@ -339,8 +339,10 @@ def dispatch(argv: list[str]) -> int | None:
     session = parse_session(argv)
     if session is not None:
         from gpt_tui.app import run  # imports textual, not torch: the model loads after the first frame
+        from gpt_tui.errors import interruptible
 
-        return run(**session)
+        with interruptible():  # the session handles its signals itself
+            return run(**session)
     if argv[:1] == ["tokenize"] and fast_tokenize(argv[1:]):
         return 0
     from gpt_tui.cli import main as cli_main

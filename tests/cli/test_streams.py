@@ -105,8 +105,7 @@ def test_ctrl_c_at_any_moment_from_the_start(model_dir, delay):
     if "Traceback" in err:
         # Only where no program's code can catch it: the interpreter's own start-up (importing runpy,
         # site), before the first line of gpt_tui runs. From gpt_tui/__init__.py on, it is ours.
-        frames = [line for line in err.splitlines() if line.strip().startswith("File ")]
-        assert frames and all("<frozen " in line for line in frames), err
+        assert "/gpt_tui/" not in err and child.returncode != 0, err
         return
     assert "KeyboardInterrupt" not in err, err
     # -SIGINT: the signal came before the interpreter had set up its handler (the shell says 130)
@@ -118,8 +117,10 @@ def test_ctrl_c_at_any_moment_from_the_start(model_dir, delay):
 def test_ctrl_c_during_generation_keeps_what_was_written(model_dir):
     child = subprocess.Popen([*GPT_TUI, "generate", "Once", "-n", "100000", "--seed", "3", "--model", str(model_dir)],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
-    assert child.stdout.read(12)  # generation has started
+    first = child.stdout.read(12)  # generation has started
     child.send_signal(signal.SIGINT)
-    out, err = child.communicate(timeout=120)
+    rest, err = child.communicate(timeout=120)
+    out = first + rest
     assert child.returncode == 130 and "Traceback" not in err
-    assert "interrupted" in err.splitlines()[-1]
+    assert err.splitlines()[-1].endswith("· interrupted")  # the summary of what was generated
+    assert out.startswith("Once") and len(out) > 12  # what was written is kept
