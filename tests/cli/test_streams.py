@@ -28,6 +28,12 @@ def shell(command: str, **kwargs) -> subprocess.CompletedProcess:
                           env={**ENV, "GPT_TUI": " ".join(GPT_TUI)}, **kwargs)
 
 
+def _ctrl_c_as_in_a_terminal() -> None:
+    """In the child: SIGINT at its default, whatever the test runner inherited (a shell's background
+    job ignores it, and an ignored Ctrl+C rightly stays ignored)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def no_traceback(done) -> None:
     assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr, done.stderr
 
@@ -98,7 +104,8 @@ def test_a_closed_stderr_still_gives_the_status(model_dir):
 def test_ctrl_c_at_any_moment_from_the_start(model_dir, delay):
     """SIGINT while Python, typer, torch and the model are still loading: 130, one line at most."""
     child = subprocess.Popen([*GPT_TUI, "generate", "Once", "-n", "100000", "--model", str(model_dir)],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
+                             preexec_fn=_ctrl_c_as_in_a_terminal)
     time.sleep(delay)
     child.send_signal(signal.SIGINT)
     out, err = child.communicate(timeout=120)
@@ -116,7 +123,8 @@ def test_ctrl_c_at_any_moment_from_the_start(model_dir, delay):
 
 def test_ctrl_c_during_generation_keeps_what_was_written(model_dir):
     child = subprocess.Popen([*GPT_TUI, "generate", "Once", "-n", "100000", "--seed", "3", "--model", str(model_dir)],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
+                             preexec_fn=_ctrl_c_as_in_a_terminal)
     first = child.stdout.read(12)  # generation has started
     child.send_signal(signal.SIGINT)
     rest, err = child.communicate(timeout=120)
