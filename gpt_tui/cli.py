@@ -17,12 +17,13 @@ import typer
 from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
+from gpt_tui.errors import UsageError, finish_output, interruptible, report
+from gpt_tui.fastcli import dump, show  # shared with the fast entry point; no heavy imports
+
 # What Typer raises to end a command on purpose (typer.Exit, Abort) or for a usage error: these
 # pass through the error handling below (Typer vendors click; these are its classes).
 TYPER_EXITS = (typer.Exit, typer.Abort, TyperException, SystemExit)
 
-from gpt_tui.errors import UsageError, finish_output, interruptible, report
-from gpt_tui.fastcli import dump, show  # shared with the fast entry point; no heavy imports
 
 class GuardedGroup(TyperGroup):
     """The command group with gpt-tui's error handling around everything it runs: any exception

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from .config import GPTConfig
-from .files import HUB_MODELS, ModelLoadError, check_regular, locate, read_json_object, sniff
+from .files import ModelLoadError, check_regular, locate, read_json_object, sniff
 from .gpt import GPT
 from .tokenizer import Tokenizer, get_tokenizer, tokenizer_from_dir
 
