@@ -493,6 +493,8 @@ def train(
     tokens: Annotated[Optional[int], typer.Option(help="token budget (reproducible on a shared machine)")] = None,
     n_layer: int = 6, n_head: int = 6, n_embd: int = 384, n_ctx: int = 256, dropout: float = 0.0,
     batch_size: int = 16, lr: float = 1.5e-3, warmup_steps: int = 200,
+    repeat_fraction: Annotated[float, typer.Option(
+        help="share of training windows given a repeated span, to teach in-context copying")] = 0.0,
     compact: Annotated[bool, typer.Option(help="embed only the token ids the corpus uses")] = True,
     eval_every: Annotated[float, typer.Option(help="minutes between validation runs")] = 5.0,
     seed: int = 1337,
@@ -508,7 +510,7 @@ def train(
         raise UsageError("give a budget: --minutes and/or --tokens")
     cfg = TrainConfig(corpus=corpus, out=out, n_layer=n_layer, n_head=n_head, n_embd=n_embd, n_ctx=n_ctx,
                       dropout=dropout, compact=compact, batch_size=batch_size, lr=lr, warmup_steps=warmup_steps,
-                      minutes=minutes, tokens=tokens, eval_every_minutes=eval_every, seed=seed, device=device,
+                      repeat_fraction=repeat_fraction, minutes=minutes, tokens=tokens, eval_every_minutes=eval_every, seed=seed, device=device,
                       precision=precision, threads=threads)
     run_training(cfg)
 
