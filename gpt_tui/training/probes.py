@@ -37,16 +37,13 @@ class CopyingScore:
 
 
 def repeated_passages(tokenizer, passages: int = 8, length: int = 30, seed: int = 0) -> list[list[int]]:
-    """``passages`` token sequences, each <|endoftext|> + a random passage of ``length`` common
-    words + the same passage again."""
-    ids = [tokenizer.encoding.encode_ordinary(" " + w) for w in COMMON_WORDS]
-    assert all(len(i) == 1 for i in ids), "every common word must be one GPT-2 token"
-    generator = torch.Generator().manual_seed(seed)
+    """``passages`` token sequences: <|endoftext|> + a random passage of ``length`` common words
+    (repeated_passage_text with seeds seed, seed+1, ...) + the same passage again."""
     out = []
-    for _ in range(passages):
-        picks = torch.randint(0, len(ids), (length,), generator=generator).tolist()
-        passage = [ids[p][0] for p in picks]
-        out.append([tokenizer.eot_id] + passage + passage)
+    for i in range(passages):
+        ids = tokenizer.encoding.encode_ordinary(repeated_passage_text(length, seed + i))
+        assert len(ids) == length, "every common word must be one GPT-2 token"
+        out.append([tokenizer.eot_id] + ids + ids)
     return out
 
 
@@ -67,3 +64,24 @@ def copying_score(model, tokenizer, passages: int = 8, length: int = 30, seed: i
     if was_training:
         model.train()
     return CopyingScore(math.exp(first.mean().item()), math.exp(second.mean().item()))
+
+
+def repeated_passage_text(length: int = 30, seed: int = 0) -> str:
+    """A passage of ``length`` random common words (each one GPT-2 token, space first), as text."""
+    generator = torch.Generator().manual_seed(seed)
+    picks = torch.randint(0, len(COMMON_WORDS), (length,), generator=generator).tolist()
+    return "".join(" " + COMMON_WORDS[p] for p in picks)
+
+
+def copying_score_of_session(session, passages: int = 8, length: int = 30) -> CopyingScore:
+    """copying_score measured through a Session's scoring (what `gpt-tui score` shows): each
+    passage scored as <|endoftext|> + passage + passage."""
+    first, second = [], []
+    for seed in range(passages):
+        passage = repeated_passage_text(length, seed)
+        tokens, _ = session.score(passage + passage, bos=True)
+        logprobs = [t.logprob for t in tokens]
+        assert len(logprobs) == 1 + 2 * length, "every common word must be one token"
+        first += logprobs[2 : 1 + length]  # the first copy from its 2nd word
+        second += logprobs[1 + length :]
+    return CopyingScore(math.exp(-sum(first) / len(first)), math.exp(-sum(second) / len(second)))
