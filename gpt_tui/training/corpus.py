@@ -631,6 +631,8 @@ class SphinxProse(HTMLParser):
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in self.VOID:
+            if tag == "br" and self._main and not self._skip:
+                self._buffer.append(" ")
             return
         attributes = dict(attrs)
         classes = set((attributes.get("class") or "").split())
