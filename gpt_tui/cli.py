@@ -440,7 +440,7 @@ def score(
     """How surprised the model is by each token, given the ones before it (log-probabilities)."""
     text = read_text(text)
     s = _open(model, device, dtype)
-    tokens, analysis = s.score(text, bos=bos)
+    tokens, analysis = s.score(text, bos=bos, allow_special=allow_special)
     scored = [t.logprob for t in tokens if t.logprob is not None]
     mean = sum(scored) / len(scored) if scored else None
     perplexity = math.exp(-mean) if mean is not None else None
@@ -495,13 +495,16 @@ def info(model: ModelOpt = None, device: DeviceOpt = "auto", dtype: DtypeOpt = "
     console.print(f"{data['n_layer']} layers · {data['n_head']} heads of {data['head_dim']} · d_model {data['n_embd']}"
                   f" · context {data['n_ctx']} · vocabulary {data['vocab_size']:,} ({data['tokenizer']})")
     table = Table(box=None, header_style="bold")
-    for col in ("matrix", "shape", "parameters", "× layers"):
-        table.add_column(col, justify="left" if col in ("matrix", "shape") else "right")
+    for col in ("matrix", "counted as", "× layers"):
+        table.add_column(col, justify="left" if col != "× layers" else "right")
     for m in data["matrices"]:
-        table.add_row(m["name"], m["shape"], f"{m['count']:,}", f"{m['total']:,}")
+        table.add_row(m["name"], m["formula"], f"{m['total']:,}")
     console.print(table)
+    for note in data["notes"]:
+        console.print(f"[dim]·[/] {note}", soft_wrap=True)
     console.print(f"total {data['parameters']:,} parameters · {data['device']} · {data['dtype']} · "
-                  f"{data['weight_bytes'] / 2**20:,.1f} MiB of weights")
+                  f"{data['weight_bytes'] / 2**20:,.1f} MiB of weights · KV cache "
+                  f"{data['kv_cache_bytes_per_token'] / 2**10:,.1f} KiB per token")
 
 
 # -- train ---------------------------------------------------------------------------------------------------------
@@ -536,6 +539,10 @@ def train(
                       repeat_fraction=repeat_fraction, minutes=minutes, tokens=tokens, eval_every_minutes=eval_every, seed=seed, device=device,
                       precision=precision, threads=threads)
     run_training(cfg)
+
+
+# The views inside the layers (lens, stages, compare, positions, chat) register on `app` there.
+from gpt_tui import cli_layers  # noqa: E402,F401
 
 
 def main() -> None:

@@ -12,12 +12,17 @@ C d_model, D head size.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from . import lens as lens_views
 from .tokenizer import Piece
+
+if TYPE_CHECKING:
+    from .lens import Lens, LensGrid, Stages
 
 
 @dataclass(frozen=True, eq=False)
@@ -64,11 +69,29 @@ class Neighbours:
 
 
 class Readout(Protocol):
-    """The model's final layer norm and unembedding, as the analysis needs them (analysis_pass.py)."""
+    """The model's embedding parts, final norm and unembedding, as the analysis and the views
+    derived from it need them (analysis_pass.ModelReadout)."""
 
     def predictions(self, hidden: np.ndarray, following: np.ndarray) -> tuple[np.ndarray, ...]:
         """Final-layer-normed residuals (n, C) and the token after each (n,) (-1: none) ->
         top ids (n, K), top logits (n, K), logsumexp (n,), log p of the following token (n,)."""
+        ...
+
+    def lens_logits(self, residual: np.ndarray, normed: bool = False) -> np.ndarray:
+        """Residuals (n, C) -> (n, V) logits through the final norm and unembedding."""
+        ...
+
+    def lens_top1(self, residual: np.ndarray, normed: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Residuals (n, C) -> top-1 ids (n,) and probabilities (n,), chunked."""
+        ...
+
+    def direct_logits(self, parts: np.ndarray, final: np.ndarray, token: int) -> tuple[np.ndarray, float]:
+        """Residual parts (k, C) -> their linearised direct effects on `token`'s logit, and the bias term."""
+        ...
+
+    def embedding_parts(self, ids: np.ndarray, positions: np.ndarray | None = None
+                        ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Ids (n,) at positions (n,) -> token embeddings (n, C) and position embeddings (n, C) or None."""
         ...
 
 
@@ -192,6 +215,38 @@ class Analysis:
     def token_logprobs(self) -> np.ndarray:
         """(T,) log p(ids[t] | ids[:t]); NaN at t = 0."""
         return np.concatenate([[np.nan], self._all_positions()[3][:-1]]).astype(np.float32)
+
+    # -- inside the layers (lens.py): derived from the residual stream on first use ------------------
+
+    def lens(self, position: int, top: int = 5, mid: bool = False) -> "Lens":
+        """The logit lens after `position`: top tokens, entropy and the final token's rank at every depth."""
+        position = range(self.n_tokens)[position]
+        return self._derived(("lens", position, top, mid), lambda: lens_views.lens(self, position, top, mid))
+
+    def lens_grid(self, should_stop: Callable[[], bool] | None = None) -> "LensGrid | None":
+        """The lens's top-1 token at every depth × position: costly, for a worker; None if stopped."""
+        found = self._memo.get("lens_grid")
+        if found is None:
+            found = lens_views.lens_grid(self, should_stop)
+            if found is not None:
+                self._memo["lens_grid"] = found
+        return found
+
+    @property
+    def lens_grid_ready(self) -> "LensGrid | None":
+        """The grid if a worker has computed it already, else None (never computes)."""
+        return self._memo.get("lens_grid")
+
+    def stages(self, position: int) -> "Stages":
+        """The four stages of the token at `position`, with each part's direct effect on the final top token."""
+        position = range(self.n_tokens)[position]
+        return self._derived(("stages", position), lambda: lens_views.stages(self, position))
+
+    def _derived(self, key, compute):
+        found = self._memo.get(key)
+        if found is None:
+            found = self._memo[key] = compute()
+        return found
 
     # -- attention --------------------------------------------------------------------------------------
 

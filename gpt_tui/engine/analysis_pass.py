@@ -53,6 +53,75 @@ class ModelReadout:
                     array[a:b] = part
         return out
 
+    # -- what the views inside the layers read (lens.py, stages.py) -----------------------------------
+
+    def lens_logits(self, residual: np.ndarray, normed: bool = False) -> np.ndarray:
+        """Residual-stream vectors (n, C) -> (n, V) float32 logits, through the model's own final norm
+        (unless `normed`: they went through it already) and unembedding — what the model would
+        predict if the stream ended there (the logit lens)."""
+        with torch.inference_mode():
+            return self._lens(residual, normed).cpu().numpy()
+
+    def lens_top1(self, residual: np.ndarray, normed: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """(n, C) residuals -> the top token (n,) and its probability (n,), as lens_logits would give,
+        LOGIT_CHUNK rows at a time (the (n, V) logits are never all in memory)."""
+        n = residual.shape[0]
+        ids, probs = np.empty(n, np.int64), np.empty(n, np.float32)
+        with torch.inference_mode():
+            for a in range(0, n, LOGIT_CHUNK):
+                logits = self._lens(residual[a:a + LOGIT_CHUNK], normed)
+                best = logits.max(dim=-1)
+                ids[a:a + LOGIT_CHUNK] = best.indices.cpu().numpy()
+                probs[a:a + LOGIT_CHUNK] = (best.values - torch.logsumexp(logits, -1)).exp().cpu().numpy()
+        return ids, probs
+
+    def _lens(self, residual: np.ndarray, normed: bool) -> torch.Tensor:
+        w = self.model.wte.weight
+        x = torch.from_numpy(np.ascontiguousarray(residual, dtype=np.float32)).to(w.device, w.dtype)
+        return self.logits(x if normed else self.model.ln_f(x))
+
+    def direct_logits(self, parts: np.ndarray, final: np.ndarray, token: int) -> tuple[np.ndarray, float]:
+        """The linearised direct effect of residual parts (k, C) on one token's logit.
+
+        The final LayerNorm is linear once its scale is fixed: ln_f(x) = (x - mean x) / s * g + b with
+        s the standard deviation of the final residual `final` (C,). Each part is centred, divided by
+        that s, scaled by g and dotted with the token's unembedding row; the bias b gives the rest.
+        Parts that sum to `final` therefore give direct effects that sum, with the bias term, to the
+        logit itself. Returns (effects (k,), the bias term).
+        """
+        ln = self.model.ln_f
+        row = self.unembedding_row(token)  # (C,) float64
+        x = np.asarray(final, dtype=np.float64)
+        scale = np.sqrt(x.var() + ln.eps)
+        gain = ln.weight.detach().double().cpu().numpy() if ln.weight is not None else 1.0
+        parts = np.asarray(parts, dtype=np.float64)
+        centred = parts - parts.mean(axis=-1, keepdims=True)
+        effects = (centred / scale * gain) @ row
+        bias = float(ln.bias.detach().double().cpu().numpy() @ row) if ln.bias is not None else 0.0
+        return effects, bias
+
+    def unembedding_row(self, token: int) -> np.ndarray:
+        """(C,) float64: the vector whose dot product with the normalised residual is `token`'s logit."""
+        model = self.model
+        row = token if model.id_rows is None else int(model.id_rows[token])
+        return model.wte.weight[row].detach().double().cpu().numpy()
+
+    def embedding_parts(self, ids: np.ndarray, positions: np.ndarray | None = None
+                        ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Token ids (n,) at positions (n,; 0, 1, … if omitted) -> their token embeddings (n, C) and
+        position embeddings (n, C), float32; the second is None for a model without a position table."""
+        model = self.model
+        device = model.wte.weight.device
+        with torch.inference_mode():
+            idx = torch.as_tensor(np.asarray(ids), dtype=torch.long, device=device)
+            rows = idx if model.id_rows is None else model.id_rows[idx]
+            tokens = model.wte(rows).float().cpu().numpy()
+            table = getattr(model, "wpe", None)
+            if table is None:
+                return tokens, None
+            where = torch.arange(len(idx)) if positions is None else torch.as_tensor(np.asarray(positions))
+            return tokens, table(where.to(device=device, dtype=torch.long)).float().cpu().numpy()
+
     def reduce(self, logits: torch.Tensor, following: np.ndarray) -> tuple[np.ndarray, ...]:
         """(n, V) logits -> the four arrays of `predictions` for those n positions."""
         lse = torch.logsumexp(logits, dim=-1)
@@ -203,7 +272,7 @@ class AnalysisPass:
                 (*shape[:axis], n, *shape[axis + 1:]), device=device)
             return array, target
 
-        trace = Trace() if (attention or residual) else None
+        trace = Trace(attention_wanted=attention) if (attention or residual) else None
         queries = keys = res = None
         if attention:  # (L, H, T, D): the model writes (L, B=1, H, n, D)
             queries, q_out = buffer((L, H, T, cfg.head_dim), old and old.queries, axis=2)

@@ -77,9 +77,13 @@ class Trace:
     query_out: torch.Tensor | None = None
     key_out: torch.Tensor | None = None
 
+    # False: attention runs through the fused kernel and keeps nothing (a pass that wants the residual
+    # stream alone, e.g. the logit lens, gets the same attention numbers as an untraced pass).
+    attention_wanted: bool = True
+
     @property
     def keeps_weights(self) -> bool:
-        return self.query_out is None
+        return self.attention_wanted and self.query_out is None
 
     def keep_residual(self, x: torch.Tensor) -> None:
         if self.residual_out is not None:
@@ -101,7 +105,7 @@ class SelfAttention(nn.Module):
         # (B, T, C) -> (B, H, T, D)
         q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
         past = cache.length if cache is not None else 0
-        if trace is not None and not trace.keeps_weights:
+        if trace is not None and trace.query_out is not None:
             trace.query_out[layer].copy_(q)
             trace.key_out[layer].copy_(k)
         if cache is not None:

@@ -15,9 +15,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .analysis import Analysis, Candidate, Neighbour, Neighbours, PositionPrediction, Prediction
+from .analysis import Analysis, Candidate, Neighbour, Neighbours, PositionPrediction
 from .analysis_pass import AnalysisPass, ModelReadout, StoredAttention
+from .chat import ENDOFTEXT, ChatDocument, ChatTemplate, Turn, find_chat_template, plain_document, template_document
+from .lens import Comparison, compare, find_tokens
 from .loading import LoadedModel, load_model
+from .positions import PositionTable
 from .sampling import SamplingParams, adjusted_probs, sample
 
 TOP_K_PER_POSITION = 50  # next-token predictions kept for every position of an analysis
@@ -300,55 +303,101 @@ class Session:
 
     # -- scoring -------------------------------------------------------------------------------------
 
-    def score(self, text: str, bos: bool = False) -> tuple[list[ScoredToken], Analysis]:
+    def score(self, text: str, bos: bool = False, allow_special: bool = False) -> tuple[list[ScoredToken], Analysis]:
         """The surprisal of every token given the ones before it."""
-        analysis = self.analyse(text, bos=bos, attention=False, residual=False)
+        analysis = self.analyse(text, bos=bos, allow_special=allow_special, attention=False, residual=False)
         tokens = [
             ScoredToken(int(i), p.text, None if np.isnan(lp) else float(lp))
             for i, p, lp in zip(analysis.ids, analysis.pieces, analysis.token_logprobs)
         ]
         return tokens, analysis
 
-    # -- logit lens --------------------------------------------------------------------------------------
+    # -- inside the layers -------------------------------------------------------------------------------
 
-    def logit_lens(self, analysis: Analysis, position: int, top: int = 1) -> list[tuple[str, list[Prediction]]]:
-        """The top predictions at one position read off the residual stream after each layer.
+    def word_position(self, analysis: Analysis, word: str) -> int:
+        """Where a word typed by a person ends in an analysed text: its last occurrence, as the text
+        tokenises it (with GPT-2's leading space, or as typed)."""
+        forms = [word] if word.startswith(" ") else [" " + word, word]
+        for form in forms:
+            found = find_tokens(analysis.ids, self.tokenizer.encode(form))
+            if found is not None:
+                return found
+        pieces = "|".join(p.text for p in analysis.pieces)
+        raise InputError(f"{word!r} does not occur as whole tokens in {analysis.text!r} ({pieces})")
 
-        Each stage goes through the final layer norm and the unembedding, as the last one does.
-        """
-        if analysis.residual is None:
-            raise InputError("this analysis was made without residuals")
-        stages = [0, *range(2, analysis.residual.shape[0], 2)]  # embeddings, after each block
-        vectors = torch.from_numpy(analysis.residual[stages, position]).to(self.loaded.device, self.loaded.dtype)
-        with torch.inference_mode():
-            logits = self.model.unembed(self.model.ln_f(vectors))[:, : self.n_vocab].float()
-            probs = logits.softmax(-1)
-            best = torch.topk(probs, top, dim=-1)
-        names = ["embed", *(f"layer {i}" for i in range(len(stages) - 1))]
-        return [
-            (name, [Prediction(int(i), self.tokenizer.token_text(int(i)), float(p)) for p, i in zip(vals, idx)])
-            for name, vals, idx in zip(names, best.values.cpu(), best.indices.cpu())
-        ]
+    def compare(self, text_a: str, text_b: str, word: str | None = None, top: int = 5,
+                allow_special: bool = False) -> tuple[Comparison, Analysis, Analysis]:
+        """The same word in two texts followed through the layers (the last token of each by default)."""
+        a = self.analyse(text_a, allow_special=allow_special, attention=False)
+        b = self.analyse(text_b, allow_special=allow_special, attention=False)
+        if word is None:
+            pa, pb = a.n_tokens - 1, b.n_tokens - 1
+        else:
+            pa, pb = self.word_position(a, word), self.word_position(b, word)
+        return compare(a, b, pa, pb, top), a, b
+
+    def position_table(self) -> PositionTable:
+        """The model's position table W_pos, or kind "none" when positions are not a table."""
+        table = getattr(self.model, "wpe", None)
+        if table is None:
+            return PositionTable("none", None)
+        return PositionTable("learned", table.weight.detach().float().cpu().numpy())
+
+    # -- chat as one document ------------------------------------------------------------------------------
+
+    def chat_template(self) -> ChatTemplate | None:
+        """The chat template the model ships, if any (only a model directory can ship one)."""
+        return find_chat_template(self.loaded.source)
+
+    def chat_document(self, turns: list[Turn], add_generation_prompt: bool = True) -> ChatDocument:
+        """The turns as the one document this model continues: its own template, else plain text."""
+        template = self.chat_template()
+        if template is None:
+            return plain_document(turns, add_generation_prompt, eot=ENDOFTEXT if self.tokenizer.eot_id is not None else "")
+        return template_document(template.template, turns, list(template.special_tokens), template.bos_token,
+                                 template.eos_token, add_generation_prompt)
+
+    def encode_document(self, document: ChatDocument) -> list[int]:
+        """A chat document's ids: its marked special tokens as special tokens (when the tokenizer has
+        them), everything typed in the turns as plain text, even if it spells a special token."""
+        ids: list[int] = []
+        cursor = 0
+        for span in document.special:
+            ids += self.tokenizer.encode(document.text[cursor:span.start])
+            ids += self.tokenizer.encode(span.text, allow_special=True)
+            cursor = span.end
+        return ids + self.tokenizer.encode(document.text[cursor:])
 
     # -- the model card -----------------------------------------------------------------------------------
 
     def info(self) -> dict:
-        """Architecture, parameters per matrix (as the seeds count them), device, dtype, memory."""
+        """The model card: architecture, parameters per matrix counted the way the seeds count them
+        (W_E = vocabulary × d_model = …), where the biases are, device, dtype, memory."""
         cfg = self.config
-        C, V, L = cfg.n_embd, cfg.vocab_size, cfg.n_layer
+        C, V, L, N = cfg.n_embd, cfg.vocab_size, cfg.n_layer, cfg.n_ctx
         rows = cfg.embedding_rows
         bias = 1 if cfg.bias else 0
+        gains = "(gain + bias)" if cfg.bias else "gain"
+        # name, symbol, (rows, columns) of the weight, its bias, per layer?
         matrices = [
-            ("W_E (token embedding)", f"{rows} × {C}", rows * C),
-            ("W_pos (position embedding)", f"{cfg.n_ctx} × {C}", cfg.n_ctx * C),
-            ("W_QKV (per layer)", f"{C} × {3 * C}", C * 3 * C + bias * 3 * C),
-            ("W_O (per layer)", f"{C} × {C}", C * C + bias * C),
-            ("MLP W_in (per layer)", f"{C} × {4 * C}", C * 4 * C + bias * 4 * C),
-            ("MLP W_out (per layer)", f"{4 * C} × {C}", 4 * C * C + bias * C),
-            ("LayerNorms (per layer)", f"2 × 2 × {C}", (2 + 2 * bias) * C),
-            ("final LayerNorm", f"2 × {C}", (1 + bias) * C),
-            ("W_U (unembedding)", "tied to W_E", 0),
+            ("W_E (token embedding)", "vocabulary × d_model" if cfg.n_rows is None else "embedding rows × d_model",
+             (rows, C), 0, False),
+            ("W_pos (position embedding)", "n_ctx × d_model", (N, C), 0, False),
+            ("W_QKV (per layer)", "d_model × 3·d_model", (C, 3 * C), bias * 3 * C, True),
+            ("W_O (per layer)", "d_model × d_model", (C, C), bias * C, True),
+            ("MLP W_in (per layer)", "d_model × 4·d_model", (C, 4 * C), bias * 4 * C, True),
+            ("MLP W_out (per layer)", "4·d_model × d_model", (4 * C, C), bias * C, True),
+            ("LayerNorms (per layer)", f"2 norms × {gains} × d_model", (2 * (1 + bias), C), 0, True),
+            ("final LayerNorm", f"{gains} × d_model", (1 + bias, C), 0, False),
+            ("W_U (unembedding)", "tied: W_E transposed, the same numbers", (0, 0), 0, False),
         ]
+        table = []
+        for name, symbol, (r, c), b, per_layer in matrices:
+            count = r * c + b
+            formula = (f"{symbol} = {r:,} × {c:,} = {r * c:,}" + (f" + {b:,} biases = {count:,}" if b else "")
+                       if r else symbol)
+            table.append({"name": name, "shape": f"{r} × {c}" if r else "tied to W_E", "weights": r * c, "bias": b,
+                          "count": count, "total": count * L if per_layer else count, "formula": formula})
         total = sum(p.numel() for p in self.model.parameters())
         element = self.loaded.dtype.itemsize if hasattr(self.loaded.dtype, "itemsize") else 4
         return {
@@ -357,20 +406,46 @@ class Session:
             "tokenizer": self.tokenizer.name,
             "vocab_size": V,
             "embedding_rows": rows,
-            "n_ctx": cfg.n_ctx,
+            "n_ctx": N,
             "n_embd": C,
             "n_layer": L,
             "n_head": cfg.n_head,
             "head_dim": cfg.head_dim,
+            "positions": "learned" if getattr(self.model, "wpe", None) is not None else "none",
+            "norm": "LayerNorm (pre-norm), eps {:g}".format(cfg.layer_norm_epsilon),
+            "activation": "GELU (tanh approximation)",
             "parameters": total,
-            "matrices": [{"name": n, "shape": s, "count": c,
-                          "total": c * L if "per layer" in n else c} for n, s, c in matrices],
+            "matrices": table,
+            "notes": self._card_notes(),
             "device": str(self.loaded.device),
             "dtype": str(self.loaded.dtype).replace("torch.", ""),
             "weight_bytes": total * element,
+            "kv_cache_bytes_per_token": 2 * L * C * element,  # a key and a value per layer
             # fast.py: whether the weights were packed for the CPU's matmul library, or why not
             "inference": getattr(getattr(self.model, "fast", None), "reason", "plain PyTorch modules"),
         }
+
+    def _card_notes(self) -> list[str]:
+        """What the parameter table needs said in words."""
+        cfg, n_ids = self.config, self.tokenizer.n_vocab
+        C = cfg.n_embd
+        notes = []
+        if cfg.bias:
+            notes.append("Biases are counted with the matrix they follow (W_QKV's count includes its "
+                         f"{3 * C:,} biases); each LayerNorm has a gain and a bias per dimension.")
+        else:
+            notes.append("This model has no biases: its linear layers and LayerNorms are weights only.")
+        if cfg.n_rows is not None:
+            saved = (n_ids - cfg.embedding_rows) * C
+            notes.append(f"W_E has {cfg.embedding_rows:,} rows, not one per id of the {n_ids:,}-token vocabulary: "
+                         f"the model embeds only the {cfg.n_rows:,} token ids its training text contains, plus one "
+                         f"row shared by every other id, which it never predicts (logit −∞). That saves "
+                         f"{saved:,} parameters that training could never have moved.")
+        elif cfg.vocab_size > n_ids:
+            notes.append(f"W_E has {cfg.vocab_size:,} rows for {n_ids:,} token ids: the vocabulary was padded "
+                         "(nanoGPT pads to a multiple of 64 for speed); the extra rows are never used.")
+        notes.append("W_U, the unembedding, is W_E transposed (tied weights), so it adds no parameters.")
+        return notes
 
 
 def _with_text(cached: Analysis, text: str, dropped: int) -> Analysis:

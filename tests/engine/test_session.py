@@ -198,7 +198,7 @@ def test_compact_candidates_never_offer_absent_tokens(compact_session, compact):
     assert count == len(listed) and mass == pytest.approx(1.0, abs=1e-5)
 
 
-# -- scoring and the logit lens ----------------------------------------------------------------------------
+# -- scoring (the logit lens is in test_lens.py) ------------------------------------------------------------
 
 
 def test_score_agrees_with_the_reference_loss(session, hf_model):
@@ -213,33 +213,6 @@ def test_score_agrees_with_the_reference_loss(session, hf_model):
     assert math.exp(-mean_logprob) == pytest.approx(math.exp(loss), rel=1e-3)
 
 
-def test_logit_lens_against_the_reference(session, hf_model):
-    analysis = session.analyse(PROMPT)
-    position = 7
-    stages = session.logit_lens(analysis, position, top=3)
-    L = session.config.n_layer
-    assert [name for name, _ in stages] == ["embed", *(f"layer {i}" for i in range(L))]
-    with torch.no_grad():
-        out = hf_model(torch.from_numpy(analysis.ids)[None], output_hidden_states=True)
-        hidden = out.hidden_states
-        ref_logits = [hf_model.lm_head(hf_model.transformer.ln_f(hidden[i][0, position])) for i in range(L)]
-        ref_logits.append(out.logits[0, position])  # the last hidden state already went through ln_f
-    for (name, preds), logits in zip(stages, ref_logits):
-        probs = logits.softmax(-1)
-        top = torch.topk(probs, 3)
-        assert [p.id for p in preds] == top.indices.tolist(), name
-        np.testing.assert_allclose([p.prob for p in preds], top.values.numpy(), atol=1e-5)
-    # The last stage is the model's own prediction at that position.
-    assert stages[-1][1][0].id == int(analysis.top_ids[position, 0])
-    assert stages[-1][1][0].prob == pytest.approx(float(analysis.top_probs(position)[0]), abs=1e-5)
-
-
-def test_logit_lens_needs_residuals(session):
-    analysis = session.analyse(PROMPT, residual=False)
-    with pytest.raises(InputError, match="without residuals"):
-        session.logit_lens(analysis, 0)
-
-
 # -- the model card ----------------------------------------------------------------------------------------
 
 
@@ -248,6 +221,12 @@ def _check_info(session: Session, expected_total: int) -> dict:
     assert info["parameters"] == expected_total == sum(p.numel() for p in session.model.parameters())
     assert sum(m["total"] for m in info["matrices"]) == expected_total
     assert info["weight_bytes"] == expected_total * session.loaded.dtype.itemsize
+    for m in info["matrices"]:  # the seeds' way: "rows × columns = weights (+ biases = count)"
+        assert m["weights"] + m["bias"] == m["count"]
+        if m["weights"]:
+            rows, cols = (int(x) for x in m["shape"].split(" × "))
+            assert rows * cols == m["weights"] and m["formula"].endswith(f"= {m['count']:,}")
+    assert any("tied" in note for note in info["notes"])
     return info
 
 
@@ -256,17 +235,23 @@ def test_info_counts_parameters_like_hf(session, hf_model):
     assert (info["n_layer"], info["n_head"], info["n_embd"], info["head_dim"]) == (2, 4, 64, 16)
     assert (info["vocab_size"], info["embedding_rows"], info["n_ctx"]) == (50257, 50257, 64)
     assert info["tokenizer"] == "gpt2" and info["device"] == "cpu" and info["dtype"] == "float32"
+    assert info["matrices"][0]["formula"] == "vocabulary × d_model = 50,257 × 64 = 3,216,448"
+    assert info["matrices"][2]["formula"].endswith("+ 192 biases = 12,480")  # W_QKV: 64 × 192 + 192
+    assert "Biases are counted" in info["notes"][0] and not any("rows, not one per id" in n for n in info["notes"])
 
 
 def test_info_of_a_compact_model(compact_session, compact):
     info = _check_info(compact_session, compact.hf.num_parameters())
     assert info["embedding_rows"] == len(compact.row_ids) + 1
+    why = next(n for n in info["notes"] if "rows, not one per id" in n)  # why W_E is smaller than the vocabulary
+    assert f"{len(compact.row_ids) + 1:,} rows" in why and "50,257" in why and "never predicts" in why
 
 
 def test_info_of_a_model_without_biases(gpt2_tok):
     model = GPT(GPTConfig(n_ctx=16, n_embd=32, n_layer=2, n_head=2, bias=False)).eval()
     manual = 50257 * 32 + 16 * 32 + 2 * (32 * 96 + 32 * 32 + 32 * 128 + 128 * 32 + 2 * 32) + 32
-    _check_info(Session(LoadedModel(model, gpt2_tok, name="nobias", source="test")), manual)
+    info = _check_info(Session(LoadedModel(model, gpt2_tok, name="nobias", source="test")), manual)
+    assert "no biases" in info["notes"][0]
 
 
 # -- generation ----------------------------------------------------------------------------------------------
