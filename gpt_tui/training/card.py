@@ -32,8 +32,9 @@ REPEATED_LINE = " the cat sat on the mat."
 def _corpus_flags(sources: list[dict] | None) -> str:
     """The corpus recipe's flags that leave out the optional sources this model was not trained on."""
     names = " ".join(s["name"] for s in sources or [])
-    flags = [flag for flag, marker in (("--no-jargon", "Jargon File"), ("--no-docs", "Python"),
-                                       ("--no-wordnet", "WordNet")) if marker not in names]
+    flags = [flag for flag, marker in (("--no-docs", "Python"), ("--no-wordnet", "WordNet")) if marker not in names]
+    if "Jargon File" in names:
+        flags.append("--jargon")
     return "".join(" " + f for f in flags)
 
 

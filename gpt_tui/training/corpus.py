@@ -935,7 +935,8 @@ WORDNET_POS = {"noun": "noun", "verb": "verb", "adj": "adjective", "adv": "adver
 
 
 def build_wordnet(cache: Path) -> Source:
-    """WordNet 3.0 glosses as "word, synonym: gloss" lines, one document per part of speech."""
+    """WordNet 3.0 glosses as "(verb) word, synonym: gloss" lines, one document per part of
+    speech, and WordNet's illustrative verb sentences with their verbs filled in."""
     root, version = fetch_deb("wordnet-base", cache)
     documents = []
     notice = ""
@@ -949,11 +950,11 @@ def build_wordnet(cache: Path) -> Source:
     sentences = read_wordnet_verb_sentences(root / "usr/share/wordnet")
     documents.append(Document("wordnet_verb_sentences", sentences, sep="\n"))
     return Source(
-        name="WordNet 3.0 glosses",
+        name="WordNet 3.0 glosses and verb example sentences",
         package="wordnet-base (Debian)",
         version=version,
-        url_or_origin="Debian package wordnet-base, usr/share/wordnet/data.{noun,verb,adj,adv}; "
-                      "https://wordnet.princeton.edu/",
+        url_or_origin="Debian package wordnet-base, usr/share/wordnet/data.{noun,verb,adj,adv}, "
+                      "sents.vrb, sentidx.vrb; https://wordnet.princeton.edu/",
         licence="WordNet 3.0 licence (Princeton University; permissive, keep the notice)",
         licence_note=notice,
         documents=documents,
@@ -1185,8 +1186,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="where downloaded packages are kept (reused when present)")
     parser.add_argument("--wordnet", action=argparse.BooleanOptionalAction, default=True,
                         help="include WordNet 3.0 glosses (default: yes)")
-    parser.add_argument("--jargon", action=argparse.BooleanOptionalAction, default=True,
-                        help="include the Jargon File (default: yes)")
+    # Off by default: the Jargon File is in the public domain, but a few of its entries quote
+    # other works, and the corpus rules admit no quotations from copyrighted works.
+    parser.add_argument("--jargon", action=argparse.BooleanOptionalAction, default=False,
+                        help="include the Jargon File (default: no; a few entries quote other works)")
     parser.add_argument("--docs", action=argparse.BooleanOptionalAction, default=True,
                         help="include the Python and scikit-learn documentation (default: yes)")
     parser.add_argument("--chunk-chars", type=int, default=4096,
