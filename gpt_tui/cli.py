@@ -347,13 +347,13 @@ def generate(
     max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", "-n", min=1)] = 50,
     temperature: Annotated[Optional[float], typer.Option(
         "--temperature", "-t", min=0.0, show_default=False,
-        help="0 = greedy [default: the model's generation_config.json, else 1.0]")] = None,
+        help="0 = greedy · default: the model's generation_config.json, else 1")] = None,
     top_k: Annotated[Optional[int], typer.Option(
         "--top-k", "-k", min=0, show_default=False,
-        help="0 = off [default: the model's generation_config.json, else off]")] = None,
+        help="0 = off · default: the model's generation_config.json, else off")] = None,
     top_p: Annotated[Optional[float], typer.Option(
         "--top-p", "-p", min=0.0, max=1.0, show_default=False,
-        help="1 = off [default: the model's generation_config.json, else off]")] = None,
+        help="1 = off · default: the model's generation_config.json, else off")] = None,
     seed: Annotated[Optional[int], typer.Option(help="same seed, same text (random when omitted, and printed)")] = None,
     stop_at_eot: Annotated[bool, typer.Option(help="stop at <|endoftext|>")] = True,
     model: ModelOpt = None, device: DeviceOpt = "auto", dtype: DtypeOpt = "auto",
