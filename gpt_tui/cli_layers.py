@@ -43,14 +43,30 @@ def _lens_entry(tok, entry) -> dict:
             "final_token_rank": entry.final_token_rank, "final_token_prob": entry.final_token_prob}
 
 
-def _table(*columns: str, title: str | None = None):
+LISTINGS = ("top predictions", "A predicts", "B predicts")
+NUMERIC = ("depth", "rank", "entropy", "p(final)", "cosine", "|attn|", "|mlp|", "attn →", "mlp →", "|resid|", "layer")
+
+
+def _table(*columns: str, title: str | None = None, room: int = 0):
+    """A borderless table. Token lists share `room` columns and are cut with … rather than wrapped
+    (--json has them whole); the short columns never shrink."""
     from rich.table import Table
 
     table = Table(box=None, header_style="bold", title=title, title_justify="left", title_style="dim")
+    listings = [c for c in columns if c in LISTINGS]
     for col in columns:
-        table.add_column(col, justify="right" if col in ("depth", "rank", "entropy", "p(final)", "cosine", "|attn|",
-                                                           "|mlp|", "attn →", "mlp →", "|resid|", "layer") else "left")
+        if col in LISTINGS:
+            width = max(12, room // len(listings)) if room else None
+            table.add_column(col, no_wrap=True, overflow="ellipsis", max_width=width)
+        else:
+            table.add_column(col, justify="right" if col in NUMERIC else "left", no_wrap=True,
+                             min_width=len(col))
     return table
+
+
+def _room(used: int) -> int:
+    """Columns of the terminal left for token lists once `used` are taken."""
+    return max(24, _console().width - used)
 
 
 # -- lens ---------------------------------------------------------------------------------------------------
@@ -85,7 +101,7 @@ def lens(
         return
     _note_dropped(analysis.dropped, s.n_ctx, as_json)
     final = repr(tok.token_text(result.final_token))
-    table = _table("depth", "stage", "top predictions", "entropy", "rank", "p(final)", "",
+    table = _table("depth", "stage", "top predictions", "entropy", "rank", "p(final)", "", room=_room(52),
                    title=f"after {show(tok.token_text(result.token_id))} (position {pos}) · the final top-1 is "
                          f"{final} · {s.name}")
     # a mid entry of block l (after its attention) sits between depth l and depth l + 1
@@ -188,14 +204,13 @@ def compare(
     for k, (an, p, t) in side.items():
         console.print(f"{k.upper()}: {an.text!r} · {tok.token_text(t)!r} at position {p}")
     same = "the same token" if result.token_a == result.token_b else "different tokens"
-    table = _table("depth", "stage", "cosine", "", "A predicts", "B predicts",
-                   title=f"cosine of the two residual vectors at each depth · token embeddings alone: "
-                         f"{result.token_cosine:.3f} ({same}) · {s.name}")
+    table = _table("depth", "stage", "cosine", "", "A predicts", "B predicts", room=_room(42),
+                   title=f"cosine of the two residual vectors at each depth (embed = token + position) · "
+                         f"token embeddings alone: {result.token_cosine:.3f} ({same}) · {s.name}")
     for l in result.layers:
-        bar = "█" * max(0, round(l.cosine * 10))
+        bar = "█" * max(0, round(l.cosine * 8))
         fmt = lambda e: "  ".join(f"{tok.token_text(int(i))!r} {p:.0%}" for i, p in zip(e.top_ids, e.top_probs))
-        table.add_row(str(l.depth), l.name + (" (token + position)" if l.depth == 0 else ""), f"{l.cosine:.3f}",
-                      bar, fmt(l.a), fmt(l.b))
+        table.add_row(str(l.depth), l.name, f"{l.cosine:.3f}", bar, fmt(l.a), fmt(l.b))
     console.print(table)
 
 

@@ -156,11 +156,15 @@ def lens(analysis: "Analysis", position: int, top: int = 5, mid: bool = False) -
     return Lens(position, int(analysis.ids[position]), final_token, tuple(layers), tuple(middle))
 
 
+GRID_CHUNK = 32  # positions read at a time by lens_grid: how often it checks whether to stop
+
+
 def lens_grid(analysis: "Analysis", should_stop: Callable[[], bool] | None = None) -> LensGrid | None:
     """The lens's top-1 token and its probability at every depth and position.
 
-    It costs depths × positions × vocabulary × d_model, so it runs one depth at a time and gives up
-    (returns None) as soon as `should_stop()` says so: call it from a worker, never the UI thread.
+    It costs depths × positions × vocabulary × d_model, so it runs GRID_CHUNK positions of one depth
+    at a time and gives up (returns None) as soon as `should_stop()` says so: call it from a worker,
+    never the UI thread.
     """
     _need_residual(analysis)
     rows = boundary_rows(analysis)
@@ -168,12 +172,13 @@ def lens_grid(analysis: "Analysis", should_stop: Callable[[], bool] | None = Non
     ids = np.empty((len(rows), T), np.int64)
     probs = np.empty((len(rows), T), np.float32)
     for d, row in enumerate(rows):
-        if should_stop is not None and should_stop():
-            return None
-        if d == len(rows) - 1:  # the model's own output: from the normed residual its logits came from
-            ids[d], probs[d] = analysis.readout.lens_top1(analysis.final_hidden, normed=True)
-        else:
-            ids[d], probs[d] = analysis.readout.lens_top1(analysis.residual[row])
+        last = d == len(rows) - 1  # the model's own output: from the normed residual its logits came from
+        source = analysis.final_hidden if last else analysis.residual[row]
+        for a in range(0, T, GRID_CHUNK):
+            if should_stop is not None and should_stop():
+                return None
+            ids[d, a:a + GRID_CHUNK], probs[d, a:a + GRID_CHUNK] = analysis.readout.lens_top1(
+                source[a:a + GRID_CHUNK], normed=last)
     return LensGrid(ids, probs)
 
 

@@ -382,7 +382,8 @@ class Session:
         matrices = [
             ("W_E (token embedding)", "vocabulary × d_model" if cfg.n_rows is None else "embedding rows × d_model",
              (rows, C), 0, False),
-            ("W_pos (position embedding)", "n_ctx × d_model", (N, C), 0, False),
+            ("W_pos (position embedding)", "n_ctx × d_model", (N, C), 0, False) if getattr(self.model, "wpe", None)
+            is not None else ("W_pos (position embedding)", "none: positions enter inside attention", (0, 0), 0, False),
             ("W_QKV (per layer)", "d_model × 3·d_model", (C, 3 * C), bias * 3 * C, True),
             ("W_O (per layer)", "d_model × d_model", (C, C), bias * C, True),
             ("MLP W_in (per layer)", "d_model × 4·d_model", (C, 4 * C), bias * 4 * C, True),
@@ -396,7 +397,7 @@ class Session:
             count = r * c + b
             formula = (f"{symbol} = {r:,} × {c:,} = {r * c:,}" + (f" + {b:,} biases = {count:,}" if b else "")
                        if r else symbol)
-            table.append({"name": name, "shape": f"{r} × {c}" if r else "tied to W_E", "weights": r * c, "bias": b,
+            table.append({"name": name, "shape": f"{r} × {c}" if r else "—", "weights": r * c, "bias": b,
                           "count": count, "total": count * L if per_layer else count, "formula": formula})
         total = sum(p.numel() for p in self.model.parameters())
         element = self.loaded.dtype.itemsize if hasattr(self.loaded.dtype, "itemsize") else 4

