@@ -45,8 +45,6 @@ SETTINGS = (
     SamplingParams(1.0, 0, 1.0),  # the raw distribution
     SamplingParams(0.8, 40, 0.95),
     SamplingParams(0.7, 0, 0.9),
-    SamplingParams(0.7, 40, 0.95),
-    SamplingParams(0.6, 40, 0.95),
 )
 REPETITION_LIMIT = 0.05
 WORD = re.compile(r"[A-Za-z]+")
