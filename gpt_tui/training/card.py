@@ -30,11 +30,10 @@ REPEATED_LINE = " the cat sat on the mat."
 
 
 def _corpus_flags(sources: list[dict] | None) -> str:
-    """The corpus recipe's flags that leave out the optional sources this model was not trained on."""
+    """The corpus recipe's flags that select the optional sources this model was trained on."""
     names = " ".join(s["name"] for s in sources or [])
-    flags = [flag for flag, marker in (("--no-docs", "Python"), ("--no-wordnet", "WordNet")) if marker not in names]
-    if "Jargon File" in names:
-        flags.append("--jargon")
+    flags = [] if "WordNet" in names else ["--no-wordnet"]
+    flags += [flag for flag, marker in (("--docs", "Python"), ("--jargon", "Jargon File")) if marker in names]
     return "".join(" " + f for f in flags)
 
 
