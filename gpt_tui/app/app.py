@@ -290,17 +290,8 @@ class ExplorerScreen(Screen):
         self.session = message.session
         self.tokenizer_name = self.session.tokenizer.name
         self._encoding_names = message.encodings
-        defaults = generation_defaults(self.session)
-        if first and self.params is None:
-            try:
-                self.params = SamplingParams(**{k: defaults[k] for k in ("temperature", "top_k", "top_p")
-                                                if k in defaults})
-            except (ValueError, TypeError):
-                self.params = SamplingParams()
-            if isinstance(defaults.get("max_new_tokens"), int) and defaults["max_new_tokens"] > 0:
-                self.max_new = defaults["max_new_tokens"]
-        elif self.params is None:
-            self.params = SamplingParams()
+        if self.params is None:  # the model's generation_config.json, else T=1 and no cuts
+            self.params = getattr(self.session, "default_sampling", None) or SamplingParams()
         info = self.session.info()
         self.layer_index = min(self.layer_index, info["n_layer"] - 1)
         self.head = min(self.head, info["n_head"] - 1)
