@@ -1,3 +1,3 @@
 from gpt_tui.fastcli import main
 
-main()
+raise SystemExit(main())

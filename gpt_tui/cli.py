@@ -14,10 +14,49 @@ import sys
 from typing import Annotated, Optional
 
 import typer
+from typer.core import TyperGroup
+from typer.exceptions import TyperException
 
+from gpt_tui.errors import UsageError, finish_output, interruptible, report
 from gpt_tui.fastcli import dump, show  # shared with the fast entry point; no heavy imports
 
+# What Typer raises to end a command on purpose (typer.Exit, Abort) or for a usage error: these
+# pass through the error handling below (Typer vendors click; these are its classes).
+TYPER_EXITS = (typer.Exit, typer.Abort, TyperException, SystemExit)
+
+
+class GuardedGroup(TyperGroup):
+    """The command group with gpt-tui's error handling around everything it runs: any exception
+    becomes one line on stderr and an exit status (gpt_tui/errors.py), usage errors included
+    (click's own are boxes of several lines). In-process test runners go through it too."""
+
+    def invoke(self, ctx):
+        try:
+            result = super().invoke(ctx)
+            finish_output()
+            return result
+        except TYPER_EXITS:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - turned into a message and a status
+            if _debug:
+                raise
+            raise typer.Exit(report(exc)) from None
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        try:
+            status = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except BaseException as exc:  # noqa: BLE001 - click's usage errors, Ctrl+C while parsing
+            if isinstance(exc, SystemExit) or (_debug and not isinstance(exc, TyperException)):
+                raise
+            status = report(exc)
+        status = status if isinstance(status, int) else 0
+        if standalone_mode:
+            sys.exit(status)
+        return status
+
+
 app = typer.Typer(
+    cls=GuardedGroup,
     add_completion=False,
     no_args_is_help=False,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -32,48 +71,32 @@ TextArg = Annotated[Optional[str], typer.Argument(help="the text; read from stdi
 JsonOpt = Annotated[bool, typer.Option("--json", help="print one JSON object")]
 BosOpt = Annotated[bool, typer.Option("--bos", help="prepend <|endoftext|> to the text")]
 SpecialOpt = Annotated[bool, typer.Option("--allow-special", help="treat <|endoftext|> typed in the text as the special token")]
-TempOpt = Annotated[float, typer.Option("--temperature", "-t", min=0.0, help="0 = greedy")]
-TopKOpt = Annotated[int, typer.Option("--top-k", "-k", min=0, help="0 = off")]
-TopPOpt = Annotated[float, typer.Option("--top-p", "-p", min=0.0, max=1.0, help="1 = off")]
+# The sampling knobs are checked in one place, SamplingParams, which the session shares.
+TempOpt = Annotated[float, typer.Option("--temperature", "-t", help="0 = greedy, inf = uniform")]
+TopKOpt = Annotated[int, typer.Option("--top-k", "-k", help="0 = off")]
+TopPOpt = Annotated[float, typer.Option("--top-p", "-p", help="in (0, 1]; 1 = off")]
+SeedOpt = Annotated[Optional[int], typer.Option(min=0, max=2**64 - 1,
+                    help="same seed, same text (random when omitted, and printed)")]
 
 _debug = False
 
 
-class UsageError(Exception):
-    """A valid-looking command that asks for something that does not exist (exit 2)."""
-
-
-def _fail(message: str, code: int) -> None:
-    typer.echo(f"gpt-tui: {message}", err=True)
-    raise typer.Exit(code)
-
-
 def handle_errors(func):
-    """Turn the engine's errors into one line on stderr and an exit code; no tracebacks."""
+    """Turn a command's errors into one line on stderr and an exit status (gpt_tui/errors.py).
+
+    The command group does the same around every command; this also covers a command function
+    called on its own."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
-        if _debug:
-            return func(*args, **kwargs)
-        from gpt_tui.engine.tokenizer import TokenizerError
-
         try:
             return func(*args, **kwargs)
-        except (typer.Exit, typer.Abort, typer.BadParameter):
+        except TYPER_EXITS:
             raise
-        except KeyboardInterrupt:
-            _fail("interrupted", 130)
-        except UsageError as exc:
-            _fail(str(exc), 2)
-        except BrokenPipeError:
-            sys.stderr.close()  # the reader went away (`| head`); nothing to say
-            raise typer.Exit(0)
-        except (TokenizerError, ValueError, OSError) as exc:
-            _fail(str(exc) or type(exc).__name__, 1)
-        except Exception as exc:  # the engine's own errors, torch's out-of-memory, …
-            name = type(exc).__name__
-            known = name in ("ModelLoadError", "InputError", "OutOfMemoryError")
-            _fail(str(exc).splitlines()[0] if known else f"{name}: {str(exc).splitlines()[0] if str(exc) else ''}", 1)
+        except BaseException as exc:  # noqa: BLE001
+            if _debug:
+                raise
+            raise typer.Exit(report(exc)) from None
 
     return wrapper
 
@@ -81,23 +104,38 @@ def handle_errors(func):
 # -- helpers -----------------------------------------------------------------------------------------
 
 
-def read_text(text: str | None) -> str:
-    """The argument, else stdin (which must be UTF-8)."""
+STDIN_LIMIT = 256 * 2**20  # bytes of text read from stdin at most (`yes | gpt-tui …` must end)
+
+
+def read_text(text: str | None, optional: bool = False) -> str:
+    """The argument, else stdin, as text. Both must be UTF-8, checked by the same function (an
+    argument's undecodable bytes reach Python as escapes, which the tokenizer turns back into bytes
+    and refuses). stdin is read as Python's text mode reads it: CRLF line ends become LF, and the
+    one line end at the very end is dropped. optional: no text and no stdin give "" (generate)."""
     if text is not None:
         return text
-    if sys.stdin is None or sys.stdin.isatty():
-        raise UsageError("no text given: pass it as an argument or pipe it on stdin")
-    data = sys.stdin.buffer.read()
+    stdin = sys.stdin
     try:
-        return data.decode("utf-8").removesuffix("\n")
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"stdin is not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start})") from None
+        interactive = stdin is None or stdin.isatty()
+    except (ValueError, OSError):  # a closed stream
+        interactive = True
+    if interactive:
+        if optional:
+            return ""
+        raise UsageError("no text given: pass it as an argument or pipe it on stdin")
+    from gpt_tui.engine.tokenizer import decode_utf8
+
+    data = stdin.buffer.read(STDIN_LIMIT + 1)
+    if len(data) > STDIN_LIMIT:
+        raise UsageError(f"stdin holds more than {STDIN_LIMIT // 2**20} MiB of text; give less")
+    text = decode_utf8(data, "stdin").replace("\r\n", "\n")
+    return text.removesuffix("\n")
 
 
 def _console(stderr: bool = False):
-    from rich.console import Console
+    from gpt_tui.fastcli import make_console
 
-    return Console(stderr=stderr, highlight=False)
+    return make_console(stderr=stderr, highlight=False)
 
 
 def _open(model, device, dtype):
@@ -106,10 +144,12 @@ def _open(model, device, dtype):
     return Session.open(model, device=device, dtype=dtype)
 
 
-def _note_dropped(dropped: int, n_ctx: int, as_json: bool) -> None:
-    if dropped and not as_json:
+def _note_dropped(dropped: int, kept: int, as_json: bool = False) -> None:
+    """Say on stderr that the front of the text was cut, with --json too (where a "dropped" key also
+    says it to programs; `as_json` is accepted for the callers that pass it)."""
+    if dropped:
         _console(stderr=True).print(f"[yellow]note:[/] the text is longer than the context window; "
-                                    f"kept the last {n_ctx} tokens ({dropped} dropped from the front)", soft_wrap=True)
+                                    f"kept the last {kept} tokens ({dropped} dropped from the front)", soft_wrap=True)
 
 
 def _sampling(temperature, top_k, top_p):
@@ -140,7 +180,8 @@ def session(
         return
     from gpt_tui.app import run
 
-    raise typer.Exit(run(model=model, device=device, dtype=dtype, mouse=not no_mouse))
+    with interruptible():  # the session handles its signals itself
+        return run(model=model, device=device, dtype=dtype, mouse=not no_mouse)
 
 
 # -- tokenize ---------------------------------------------------------------------------------------------
@@ -186,6 +227,7 @@ def next_tokens(
     analysis = s.analyse(text, bos=bos, allow_special=allow_special, attention=False, residual=False)
     candidates = s.candidates(analysis.last_logits, params, top=top)
     kept, mass = s.survivors(analysis.last_logits, params)
+    _note_dropped(analysis.dropped, analysis.n_tokens)
     if as_json:
         dump({
             "model": s.name, "n_tokens": analysis.n_tokens, "dropped": analysis.dropped,
@@ -195,7 +237,6 @@ def next_tokens(
                             "adjusted_prob": c.adjusted_prob, "cum_prob": c.cum_prob} for c in candidates],
         })
         return
-    _note_dropped(analysis.dropped, s.n_ctx, as_json)
     from rich.table import Table
 
     table = Table(box=None, header_style="bold", title=f"after {analysis.n_tokens} tokens · {s.name}",
@@ -209,7 +250,8 @@ def next_tokens(
                       f"{c.adjusted_prob:.2%}" if c.kept else "—", bar, style=style)
     console = _console()
     console.print(table)
-    console.print(f"[dim]T={temperature:g} top-k={top_k or 'off'} top-p={top_p:g}: {kept:,} tokens survive, "
+    console.print(f"[dim]T={params.temperature:g} top-k={top_k or 'off'} top-p={top_p:g}: "
+                  f"{kept:,} {'token survives' if kept == 1 else 'tokens survive'}, "
                   f"holding {mass:.2%} of the probability[/]")
 
 
@@ -237,12 +279,12 @@ def attention(
         raise UsageError(f"--head {head}: this model has {cfg.n_head} heads per layer (0–{cfg.n_head - 1})")
     analysis = s.analyse(text, bos=bos, allow_special=allow_special, residual=False)
     weights = analysis.attention[layer, head]  # (T, T)
+    _note_dropped(analysis.dropped, analysis.n_tokens)
     if as_json:
         dump({"model": s.name, "layer": layer, "head": head, "dropped": analysis.dropped,
                "tokens": [{"id": p.id, "text": p.text} for p in analysis.pieces],
                "weights": weights.astype(float).tolist()})
         return
-    _note_dropped(analysis.dropped, s.n_ctx, as_json)
     from rich.table import Table
 
     labels = [show(p.text) for p in analysis.pieces]
@@ -345,42 +387,66 @@ def analogy(a: str, b: str, c: str, top: TopNOpt = 10,
 def generate(
     text: TextArg = None,
     max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", "-n", min=1)] = 50,
-    temperature: TempOpt = 1.0,
-    top_k: TopKOpt = 0,
-    top_p: TopPOpt = 1.0,
-    seed: Annotated[Optional[int], typer.Option(help="same seed, same text (random when omitted, and printed)")] = None,
+    temperature: Annotated[Optional[float], typer.Option(
+        "--temperature", "-t", show_default=False,
+        help="0 = greedy · default: the model's generation_config.json, else 1")] = None,
+    top_k: Annotated[Optional[int], typer.Option(
+        "--top-k", "-k", show_default=False,
+        help="0 = off · default: the model's generation_config.json, else off")] = None,
+    top_p: Annotated[Optional[float], typer.Option(
+        "--top-p", "-p", show_default=False,
+        help="1 = off · default: the model's generation_config.json, else off")] = None,
+    seed: SeedOpt = None,
     stop_at_eot: Annotated[bool, typer.Option(help="stop at <|endoftext|>")] = True,
     model: ModelOpt = None, device: DeviceOpt = "auto", dtype: DtypeOpt = "auto",
     bos: BosOpt = False, allow_special: SpecialOpt = False, as_json: JsonOpt = False,
 ) -> None:
-    """Continue the text token by token (KV cache), streamed; each token's probability with --json."""
-    text = read_text(text) if text is not None or not sys.stdin.isatty() else ""
-    params = _sampling(temperature, top_k, top_p)
+    """Continue the text token by token (KV cache), streamed; each token's probability with --json.
+
+    Knobs not given come from the model's generation_config.json (the bundled model ships one),
+    else T=1 with no cuts, the raw distribution.
+    """
+    text = read_text(text, optional=True)
+    given = [name for name, value in (("temperature", temperature), ("top_k", top_k), ("top_p", top_p))
+             if value is not None]
+    if given:
+        _sampling(*(1.0 if temperature is None else temperature, top_k or 0,
+                    1.0 if top_p is None else top_p))  # bad knobs fail before the model loads
     s = _open(model, device, dtype)
+    defaults = s.default_sampling
+    temperature = defaults.temperature if temperature is None else temperature
+    top_k = defaults.top_k if top_k is None else top_k
+    top_p = defaults.top_p if top_p is None else top_p
+    params = _sampling(temperature, top_k, top_p)
     if seed is None:
         seed = s.new_seed()
     enc = s.encode(text, bos=bos or not text, allow_special=allow_special, reserve=1)
     tokens = []
     console = _console()
     stream = not as_json
+    _note_dropped(enc.dropped, len(enc.ids))
     if stream:
-        _note_dropped(enc.dropped, s.n_ctx, as_json)
         console.print(text, style="dim", end="")
     stopped = None
     # Tokens can end inside a character (half of “ or of an emoji): print whole characters only.
     utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
     try:
-        for step in s.generate(enc.ids, params, max_new_tokens, seed=seed, stop_at_eot=stop_at_eot):
-            tokens.append(step)
-            if stream:
-                piece = "<|endoftext|>" if step.id == s.tokenizer.eot_id else utf8.decode(step.bytes)
-                console.print(piece, style=_prob_style(step.prob), end="", markup=False)
+        with interruptible():  # Ctrl+C stops the generation and keeps what it wrote
+            for step in s.generate(enc.ids, params, max_new_tokens, seed=seed, stop_at_eot=stop_at_eot):
+                tokens.append(step)
+                if stream:
+                    piece = "<|endoftext|>" if step.id == s.tokenizer.eot_id else utf8.decode(step.bytes)
+                    console.print(piece, style=_prob_style(step.prob), end="", markup=False)
     except KeyboardInterrupt:
         stopped = "interrupted"
     completion = s.tokenizer.decode([t.id for t in tokens if t.id != s.tokenizer.eot_id])
+    from_model = s.loaded.generation.from_model and len(given) < 3  # some knob came from the file
+    knobs_note = (" (the model's defaults)" if not given else " (partly the model's defaults)") if from_model else ""
     if as_json:
-        result = {"model": s.name, "prompt": text, "completion": completion, "seed": seed,
+        result = {"model": s.name, "prompt": text, "dropped": enc.dropped, "completion": completion, "seed": seed,
                   "temperature": temperature, "top_k": top_k, "top_p": top_p,
+                  "defaults_from": s.loaded.generation.source if from_model else None,
+                  "given": given,
                   "tokens": [{"id": t.id, "text": t.text, "prob": t.prob} for t in tokens]}
         if stopped:
             result["stopped"] = stopped
@@ -390,7 +456,7 @@ def generate(
         console.print()
         err = _console(stderr=True)
         err.print(f"[dim]{len(tokens)} tokens · seed {seed} · T={temperature:g} top-k={top_k or 'off'} "
-                  f"top-p={top_p:g}{' · interrupted' if stopped else ''}[/]")
+                  f"top-p={top_p:g}{knobs_note}{' · interrupted' if stopped else ''}[/]")
     if stopped:
         raise typer.Exit(130)
 
@@ -418,6 +484,7 @@ def score(
     text = read_text(text)
     s = _open(model, device, dtype)
     tokens, analysis = s.score(text, bos=bos, allow_special=allow_special)
+    _note_dropped(analysis.dropped, analysis.n_tokens)
     scored = [t.logprob for t in tokens if t.logprob is not None]
     mean = sum(scored) / len(scored) if scored else None
     perplexity = math.exp(-mean) if mean is not None else None
@@ -426,7 +493,6 @@ def score(
                "tokens": [{"id": t.id, "text": t.text, "logprob": t.logprob} for t in tokens],
                "mean_logprob": mean, "perplexity": perplexity})
         return
-    _note_dropped(analysis.dropped, s.n_ctx, as_json)
     from rich.table import Table
 
     table = Table(box=None, header_style="bold")
@@ -496,6 +562,8 @@ def train(
     tokens: Annotated[Optional[int], typer.Option(help="token budget (reproducible on a shared machine)")] = None,
     n_layer: int = 6, n_head: int = 6, n_embd: int = 384, n_ctx: int = 256, dropout: float = 0.0,
     batch_size: int = 16, lr: float = 1.5e-3, warmup_steps: int = 200,
+    repeat_fraction: Annotated[float, typer.Option(
+        help="share of training windows given a repeated span, to teach in-context copying")] = 0.0,
     compact: Annotated[bool, typer.Option(help="embed only the token ids the corpus uses")] = True,
     eval_every: Annotated[float, typer.Option(help="minutes between validation runs")] = 5.0,
     seed: int = 1337,
@@ -507,18 +575,20 @@ def train(
     from gpt_tui.training.run import run_training
     from gpt_tui.training.train import TrainConfig
 
-    if minutes is None and tokens is None:
-        raise UsageError("give a budget: --minutes and/or --tokens")
-    cfg = TrainConfig(corpus=corpus, out=out, n_layer=n_layer, n_head=n_head, n_embd=n_embd, n_ctx=n_ctx,
-                      dropout=dropout, compact=compact, batch_size=batch_size, lr=lr, warmup_steps=warmup_steps,
-                      minutes=minutes, tokens=tokens, eval_every_minutes=eval_every, seed=seed, device=device,
-                      precision=precision, threads=threads)
-    run_training(cfg)
+    try:  # TrainConfig checks every knob, once
+        cfg = TrainConfig(corpus=corpus, out=out, n_layer=n_layer, n_head=n_head, n_embd=n_embd, n_ctx=n_ctx,
+                          dropout=dropout, compact=compact, batch_size=batch_size, lr=lr, warmup_steps=warmup_steps,
+                          repeat_fraction=repeat_fraction, minutes=minutes, tokens=tokens, eval_every_minutes=eval_every, seed=seed, device=device,
+                          precision=precision, threads=threads)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    with interruptible():  # Ctrl+C saves a checkpoint
+        run_training(cfg)
 
 
 # The views inside the layers (lens, stages, compare, positions, chat) register on `app` there.
 from gpt_tui import cli_layers  # noqa: E402,F401
 
 
-def main() -> None:
-    app()
+def main() -> int:
+    return app(standalone_mode=False)

@@ -42,6 +42,19 @@ def dump(obj) -> None:
     sys.stdout.write(json.dumps(clean(obj), ensure_ascii=False) + "\n")
 
 
+def make_console(**options):
+    """A rich Console whose closed pipe is a BrokenPipeError like any other write's (rich's own
+    handler exits with status 1, which would call a reader that went away an error)."""
+    from rich.console import Console
+
+    class PipeConsole(Console):
+        def on_broken_pipe(self) -> None:
+            self.quiet = True
+            raise BrokenPipeError(32, "Broken pipe")
+
+    return PipeConsole(**options)
+
+
 def tokenize_pieces(text: str, encoding: str | None, model: str | None, allow_special: bool):
     """(tokenizer, pieces) for the text: the named encoding, else the model's."""
     from gpt_tui.engine.tokenizer import get_tokenizer, tokenizer_for_model
@@ -62,59 +75,184 @@ def print_tokens(text: str, tok, pieces, ids: bool = False, as_json: bool = Fals
     if ids:
         sys.stdout.write(" ".join(str(p.id) for p in pieces) + "\n")
         return
-    from rich.console import Console
-    from rich.text import Span, Text
-
-    console = Console(highlight=False)
-    chips = Text()
-    styles = ("black on #8ecae6", "black on #ffb703", "black on #b5e48c", "black on #f4acb7", "black on #cdb4db")
-    for i, p in enumerate(pieces):
-        chips.append(show(p.text), style=styles[i % len(styles)] + (" italic" if p.is_partial else ""))
-        if not console.is_terminal:  # without colour, a bar marks where one token ends
-            chips.append("|")
-    console.print(chips)
-    console.print(Text(f"{tok.name}: {len(pieces)} tokens, {len(text)} characters", style="dim"))
-    # Partial characters are already escapes; whole ones are quoted so spaces show.
-    rows = [(str(i), str(p.id), p.text if p.is_partial else repr(p.text), p.bytes.hex(" "), f"{p.start}–{p.end}")
-            for i, p in enumerate(pieces)]
-    lines = simple_table(TABLE_COLUMNS, rows, console.width)
-    if lines is not None:
-        console.print(Text("\n".join(lines), spans=[Span(0, len(lines[0]), "bold")]))
-        return
-    from rich.table import Table
-
-    table = Table(box=None, pad_edge=False, header_style="bold")
-    for col, just in TABLE_COLUMNS:
-        table.add_column(col, justify=just)
-    for row in rows:
-        table.add_row(*map(Text, row))  # Text: the cells are data, never markup
-    console.print(table)
+    TokenTable(pieces, tok.name, len(text)).write(sys.stdout)
 
 
+CHIP_STYLES = ("black on #8ecae6", "black on #ffb703", "black on #b5e48c", "black on #f4acb7", "black on #cdb4db")
 TABLE_COLUMNS = (("#", "right"), ("id", "right"), ("text", "left"), ("bytes", "left"), ("chars", "left"))
 
 
-def simple_table(columns, rows, width: int) -> list[str] | None:
-    """The lines of rich's Table(box=None, pad_edge=False) when it needs no layout: every cell on
-    one line and the whole as wide as its widest cells, which fit in `width`. Columns are then as
-    wide as their widest cell (header included), two spaces apart, every line padded to the end.
+class TokenTable:
+    """The people's view of a tokenization: the text as chips (one colour per token; a bar between
+    tokens without colour), a summary line, and a table with a row per token.
 
-    None when rich has to lay the table out (a cell with a newline, a tab or another character
-    that is not printable; a table too wide, whose columns rich shrinks and wraps). Drawing the
-    common case here skips rich's per-cell rendering, a tenth of `gpt-tui tokenize`'s run time.
+    Drawn here, line by line, in time and memory linear in the tokens (rich's Table lays out every
+    cell and held a 1 MB text's table in over a GB for minutes). What depends only on the token
+    (its chip, its cells, their widths) is computed once per distinct id. Cells wider than their
+    column wrap onto continuation lines, so nothing is cut; the output is written in blocks.
     """
-    from rich.cells import cell_len
 
-    header = tuple(name for name, _ in columns)
-    if not all(cell.isprintable() for row in rows for cell in row):
-        return None
-    sized = [[(cell, cell_len(cell)) for cell in row] for row in (header, *rows)]
-    widths = [max(row[c][1] for row in sized) for c in range(len(columns))]
-    if sum(widths) + 2 * (len(widths) - 1) > width:
-        return None
-    right = [just == "right" for _, just in columns]
-    return ["  ".join(" " * (w - n) + cell if r else cell + " " * (w - n)
-                      for (cell, n), w, r in zip(row, widths, right)) for row in sized]
+    BLOCK = 4096  # lines per write
+
+    def __init__(self, pieces, encoding: str, n_chars: int) -> None:
+        self.pieces, self.encoding, self.n_chars = pieces, encoding, n_chars
+        self.bars = True  # a bar after each chip, where colour cannot tell them apart
+
+    def _screen(self, out):
+        """(width, style -> (start, end) escape codes, or None for plain text) for this output."""
+        import os
+
+        try:
+            tty = out.isatty()
+        except (AttributeError, ValueError, OSError):
+            tty = False
+        if not (tty or os.environ.get("FORCE_COLOR") or os.environ.get("TTY_COMPATIBLE") == "1"):
+            columns = os.environ.get("COLUMNS", "")
+            return (int(columns) if columns.isdigit() and int(columns) > 0 else 80), None
+        from rich.console import Console
+        from rich.style import Style
+
+        console = Console(file=out, highlight=False)
+        if not console.is_terminal:
+            return console.width, None
+
+        self.bars = console.no_color or console.color_system is None
+
+        def codes(style: str) -> tuple[str, str]:
+            if console.no_color or console.color_system is None:
+                style = " ".join(w for w in style.split() if w in ("bold", "italic", "dim"))
+            rendered = Style.parse(style).render("\0", color_system=console.color_system) if style else "\0"
+            begin, _, end = rendered.partition("\0")
+            return begin, end
+
+        return console.width, codes
+
+    def write(self, out) -> None:
+        width, codes = self._screen(out)
+        lines: list[str] = []
+
+        def emit(line: str) -> None:
+            lines.append(line)
+            if len(lines) >= self.BLOCK:
+                out.write("\n".join(lines) + "\n")
+                lines.clear()
+
+        for line in self._chip_lines(width, codes):
+            emit(line)
+        dim = codes("dim") if codes else ("", "")
+        emit(f"{dim[0]}{self.encoding}: {len(self.pieces)} tokens, {self.n_chars} characters{dim[1]}")
+        for line in self._table_lines(width, codes):
+            emit(line)
+        if lines:
+            out.write("\n".join(lines) + "\n")
+
+    # -- chips ------------------------------------------------------------------------------------
+
+    def _chip_lines(self, width: int, codes):
+        """The chips folded at `width` cells (a chip that crosses the edge continues on the next line)."""
+        styled = {}  # (style index, partial) -> escape codes
+        seen: dict[int, tuple[str, list[int]]] = {}  # token id -> (chip, its characters' cells)
+        line: list[str] = []
+        used = 0
+        for i, p in enumerate(self.pieces):
+            chip = seen.get(p.id)
+            if chip is None:
+                shown = show(p.text) + ("|" if self.bars else "")
+                chip = seen[p.id] = (shown, [_cells(c) for c in shown] if not shown.isascii() else [1] * len(shown))
+            shown, cells = chip
+            if codes:
+                key = (i % len(CHIP_STYLES), p.is_partial)
+                if key not in styled:
+                    styled[key] = codes(CHIP_STYLES[key[0]] + (" italic" if key[1] else ""))
+                begin, end = styled[key]
+            else:
+                begin = end = ""
+            start = 0
+            while start < len(shown):
+                take, room = 0, width - used
+                while start + take < len(shown) and cells[start + take] <= room:
+                    room -= cells[start + take]
+                    take += 1
+                if take == 0 and used == 0:  # a character wider than the whole line
+                    take, room = 1, 0
+                if take:
+                    line.append(begin + shown[start:start + take] + end)
+                    used = width - room
+                    start += take
+                if start < len(shown):
+                    yield "".join(line)
+                    line, used = [], 0
+        if line:
+            yield "".join(line)
+
+    # -- the table --------------------------------------------------------------------------------
+
+    def _table_lines(self, width: int, codes):
+        cells: dict[int, tuple[str, str, int]] = {}  # token id -> (text cell, bytes cell, text cell's width)
+        rows = []
+        for p in self.pieces:
+            cached = cells.get(p.id)
+            if cached is None:
+                shown = p.text if p.is_partial else repr(p.text)  # partial characters are escapes already
+                cached = cells[p.id] = (shown, p.bytes.hex(" "), len(shown) if shown.isascii() else _cells_of(shown))
+            rows.append(cached)
+        n = len(self.pieces)
+        w_index = max(1, len(str(n - 1)))
+        w_id = max(2, max((len(str(p.id)) for p in self.pieces), default=0))
+        w_chars = max(5, max((len(f"{p.start}–{p.end}") for p in self.pieces), default=0))
+        w_text = max(4, max((r[2] for r in rows), default=0))
+        w_bytes = max(5, max((len(r[1]) for r in rows), default=0))
+        fixed = w_index + w_id + w_chars + 4 * 2
+        if fixed + w_text + w_bytes > width:  # share what is left between the two long columns
+            room = max(16, width - fixed)
+            w_text = min(w_text, max(room // 2, room - w_bytes))
+            w_bytes = max(5, room - w_text)
+            w_bytes -= (w_bytes + 1) % 3  # whole bytes per line: "ab cd ef"
+        bold = codes("bold") if codes else ("", "")
+        header = "  ".join(("#".rjust(w_index), "id".rjust(w_id), "text".ljust(w_text), "bytes".ljust(w_bytes), "chars"))
+        yield f"{bold[0]}{header.rstrip()}{bold[1]}"
+        for i, (p, (text_cell, bytes_cell, text_cells)) in enumerate(zip(self.pieces, rows)):
+            text_parts = [text_cell] if text_cells <= w_text else _fold(text_cell, w_text)
+            byte_parts = [bytes_cell] if len(bytes_cell) <= w_bytes else _fold_hex(bytes_cell, w_bytes)
+            for k in range(max(len(text_parts), len(byte_parts))):
+                t = text_parts[k] if k < len(text_parts) else ""
+                b = byte_parts[k] if k < len(byte_parts) else ""
+                pad = w_text - (len(t) if t.isascii() else _cells_of(t))
+                if k == 0:
+                    line = f"{i:>{w_index}}  {p.id:>{w_id}}  {t}{' ' * pad}  {b:<{w_bytes}}  {p.start}–{p.end}"
+                else:
+                    line = f"{'':>{w_index}}  {'':>{w_id}}  {t}{' ' * pad}  {b}"
+                yield line.rstrip()
+
+
+def _cells(char: str) -> int:
+    """Terminal cells of one character (rich's table; 0 for a zero-width mark)."""
+    from rich.cells import get_character_cell_size
+
+    return get_character_cell_size(char)
+
+
+def _cells_of(text: str) -> int:
+    return sum(_cells(c) for c in text)
+
+
+def _fold(text: str, width: int) -> list[str]:
+    """text cut into pieces of at most `width` cells."""
+    parts, part, used = [], "", 0
+    for char in text:
+        size = _cells(char)
+        if used + size > width and part:
+            parts.append(part)
+            part, used = "", 0
+        part += char
+        used += size
+    return parts + [part] if part else parts
+
+
+def _fold_hex(hex_bytes: str, width: int) -> list[str]:
+    per_line = max(1, (width + 1) // 3)
+    pairs = hex_bytes.split(" ")
+    return [" ".join(pairs[i:i + per_line]) for i in range(0, len(pairs), per_line)]
 
 
 def parse_tokenize(args: list[str]) -> dict | None:
@@ -154,11 +292,7 @@ def fast_tokenize(args: list[str]) -> bool:
         tok, pieces = tokenize_pieces(text, parsed["encoding"], parsed["model"], parsed["allow_special"])
     except Exception:  # an unknown encoding, a missing file…: the full CLI words the error
         return False
-    try:
-        print_tokens(text, tok, pieces, ids=parsed["ids"], as_json=parsed["as_json"])
-        sys.stdout.flush()
-    except BrokenPipeError:
-        sys.stderr.close()  # the reader went away (`| head`); nothing to say
+    print_tokens(text, tok, pieces, ids=parsed["ids"], as_json=parsed["as_json"])
     return True
 
 
@@ -189,24 +323,32 @@ def parse_session(args: list[str]) -> dict | None:
     return out
 
 
-def main() -> None:
+def main() -> int:
+    """The console script: an exit status, and every error as one line (gpt_tui/errors.py)."""
+    from gpt_tui.errors import guarded
+
     argv = sys.argv[1:]
+    return guarded(lambda: dispatch(argv), debug="--debug" in argv)
+
+
+def dispatch(argv: list[str]) -> int | None:
+    if sys.stdout is None:  # started with stdout closed (`>&-`): nowhere to write anything
+        import errno
+
+        raise OSError(errno.EBADF, "standard output is closed")
     session = parse_session(argv)
     if session is not None:
         from gpt_tui.app import run  # imports textual, not torch: the model loads after the first frame
+        from gpt_tui.errors import interruptible
 
-        raise SystemExit(run(**session))
-    if argv[:1] == ["tokenize"]:
-        try:
-            if fast_tokenize(argv[1:]):
-                return
-        except KeyboardInterrupt:
-            sys.stderr.write("gpt-tui: interrupted\n")
-            raise SystemExit(130) from None
+        with interruptible():  # the session handles its signals itself
+            return run(**session)
+    if argv[:1] == ["tokenize"] and fast_tokenize(argv[1:]):
+        return 0
     from gpt_tui.cli import main as cli_main
 
-    cli_main()
+    return cli_main()
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -107,8 +107,10 @@ def generation_defaults(session) -> dict:
 class ExplorerScreen(Screen):
     """The panels of the registry over the text editor, the command bar and the key bar."""
 
-    HORIZONTAL_BREAKPOINTS = [(0, "-tiny-w"), (50, "-narrow"), (100, "-wide")]
-    VERTICAL_BREAKPOINTS = [(0, "-tiny-h"), (14, "-short"), (32, "-tall")]
+    # Size classes are set in on_resize (Textual's breakpoints differ between releases).
+    HORIZONTAL_BREAKPOINTS: list = []
+    VERTICAL_BREAKPOINTS: list = []
+    WIDE, TALL, SMALLEST = 100, 32, (50, 14)
     AUTO_FOCUS = "#editor"
     ALLOW_IN_MAXIMIZED_VIEW = "#editor, #command-bar, KeyBar"
 
@@ -198,7 +200,14 @@ class ExplorerScreen(Screen):
         a picked candidate, an explicit clear; never by a command)."""
         return self.scheduler.text
 
+    def _size_classes(self, width: int, height: int) -> None:
+        """-narrow / -short: one panel at a time; -tiny: too small for any panel."""
+        self.set_class(width < self.WIDE, "-narrow")
+        self.set_class(height < self.TALL, "-short")
+        self.set_class(width < self.SMALLEST[0] or height < self.SMALLEST[1], "-tiny")
+
     def on_mount(self) -> None:
+        self._size_classes(*self.app.size)
         self._show_panel(self._active, focus=False)
         self._sync_seed()
         self.query_one(KeyBar).panel_keys = f"{PANELS[0].KEY}-{PANELS[-1].KEY}"
@@ -215,6 +224,7 @@ class ExplorerScreen(Screen):
             self._text_changed(self.editor.text)
 
     def on_resize(self, event) -> None:
+        self._size_classes(event.size.width, event.size.height)
         self.query_one("#too-small", Static).update(Text(
             f"This terminal is {event.size.width}×{event.size.height}: too small for the panels "
             "(at least 50×14).\nMake it larger; the text below still works.", style="bold yellow"))
@@ -283,17 +293,8 @@ class ExplorerScreen(Screen):
         self.session = message.session
         self.tokenizer_name = self.session.tokenizer.name
         self._encoding_names = message.encodings
-        defaults = generation_defaults(self.session)
-        if first and self.params is None:
-            try:
-                self.params = SamplingParams(**{k: defaults[k] for k in ("temperature", "top_k", "top_p")
-                                                if k in defaults})
-            except (ValueError, TypeError):
-                self.params = SamplingParams()
-            if isinstance(defaults.get("max_new_tokens"), int) and defaults["max_new_tokens"] > 0:
-                self.max_new = defaults["max_new_tokens"]
-        elif self.params is None:
-            self.params = SamplingParams()
+        if self.params is None:  # the model's generation_config.json, else T=1 and no cuts
+            self.params = getattr(self.session, "default_sampling", None) or SamplingParams()
         info = self.session.info()
         self.layer_index = min(self.layer_index, info["n_layer"] - 1)
         self.head = min(self.head, info["n_head"] - 1)

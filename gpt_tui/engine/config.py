@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 
@@ -36,6 +37,20 @@ class GPTConfig:
         return self.n_rows + 1 if self.n_rows is not None else self.vocab_size
 
     def __post_init__(self) -> None:
+        """Every field checked here, once, whatever file it came from (a string epsilon, n_head 0…)."""
+        for name in ("vocab_size", "n_ctx", "n_embd", "n_layer", "n_head", "n_rows"):
+            value = getattr(self, name)
+            if value is None and name == "n_rows":
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a whole number ≥ 1, not {value!r}")
+        eps = self.layer_norm_epsilon
+        if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not (math.isfinite(eps) and eps > 0):
+            raise ValueError(f"layer_norm_epsilon must be a number > 0, not {eps!r}")
+        if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)) or not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must be a number in [0, 1), not {self.dropout!r}")
+        if not isinstance(self.bias, bool):
+            raise ValueError(f"bias must be true or false, not {self.bias!r}")
         if self.n_embd % self.n_head:
             raise ValueError(f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
 
@@ -44,12 +59,16 @@ class GPTConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> "GPTConfig":
+        if not isinstance(data, dict):
+            raise ValueError(f"the model configuration must be an object, not {type(data).__name__}")
         fields = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in fields})
 
     @classmethod
     def from_hf(cls, data: dict) -> "GPTConfig":
         """Read a Hugging Face GPT-2 `config.json` dictionary."""
+        if not isinstance(data, dict):
+            raise ValueError(f"config.json must hold an object, not {type(data).__name__}")
         return cls(
             vocab_size=data.get("vocab_size", 50257),
             n_ctx=data.get("n_positions", data.get("n_ctx", 1024)),

@@ -15,17 +15,14 @@ from pathlib import Path
 
 import torch
 
-from .config import PRESETS, GPTConfig
+from .config import GPTConfig
+from .files import ModelLoadError, check_regular, locate, read_json_object, sniff
+from .generation_config import RAW, GenerationConfigError, GenerationDefaults, read_generation_config
 from .gpt import GPT
 from .tokenizer import Tokenizer, get_tokenizer, tokenizer_from_dir
 
-HUB_MODELS = tuple(PRESETS)
 FORMAT = "gpt-tui"  # marks checkpoints this project wrote (nn.Linear layout, our key names)
 CONV1D_WEIGHTS = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
-
-
-class ModelLoadError(RuntimeError):
-    """A model could not be loaded; the message says why in one line."""
 
 
 @dataclass
@@ -36,6 +33,7 @@ class LoadedModel:
     source: str  # where the weights came from
     token_counts: torch.Tensor | None = None  # per embedding row, when the trainer recorded them
     meta: dict = field(default_factory=dict)  # config.json of our own checkpoints
+    generation: GenerationDefaults = RAW  # default sampling knobs (generation_config.json)
 
     @property
     def config(self) -> GPTConfig:
@@ -55,7 +53,7 @@ class LoadedModel:
 
 def resolve_device(spec: str = "auto") -> torch.device:
     """auto | cpu | cuda | cuda:N | mps -> a device that exists here, or a clear error."""
-    spec = (spec or "auto").lower()
+    spec = "auto" if spec is None else spec.strip().lower()
     if spec == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
@@ -63,7 +61,9 @@ def resolve_device(spec: str = "auto") -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     try:
-        device = torch.device(spec)
+        device = torch.device(spec) if spec else None
+        if device is None:
+            raise RuntimeError
     except RuntimeError:
         raise ModelLoadError(f"unknown device {spec!r}; use auto, cpu, cuda, cuda:N or mps") from None
     if device.type == "cuda":
@@ -137,8 +137,11 @@ def _canonical_state(state: dict[str, torch.Tensor], conv1d: bool | None) -> dic
 
 def _config_from_state(state: dict[str, torch.Tensor], n_head: int | None = None, **extra) -> GPTConfig:
     """Infer the shape from the tensors. n_head is invisible in shapes; GPT-2 used 64-dim heads."""
+    layers = [int(m.group(1)) for k in state if (m := re.match(r"h\.(\d+)\.", k))]
+    if not layers or "wpe.weight" not in state or state["wte.weight"].dim() != 2:
+        raise ModelLoadError("the weights lack transformer blocks (h.0…) or a position embedding: not a GPT-2 checkpoint")
     rows, n_embd = state["wte.weight"].shape
-    n_layer = 1 + max(int(m.group(1)) for k in state if (m := re.match(r"h\.(\d+)\.", k)))
+    n_layer = 1 + max(layers)
     n_ctx = state["wpe.weight"].shape[0]
     bias = "h.0.attn.c_attn.bias" in state
     return GPTConfig(vocab_size=extra.pop("vocab_size", rows), n_ctx=n_ctx, n_embd=n_embd, n_layer=n_layer,
@@ -165,7 +168,29 @@ class _MetaSkeleton(torch.overrides.TorchFunctionMode):
         return func(*args, **kwargs)
 
 
+def _check_fits(config: GPTConfig, state: dict[str, torch.Tensor]) -> None:
+    """The configuration against the weights, before a module is built: a config.json that says
+    10,000 layers over weights that hold 6 would otherwise build (and time) a huge skeleton first."""
+    layers = {int(m.group(1)) for k in state if (m := re.match(r"h\.(\d+)\.", k))}
+    n_layers = 1 + max(layers) if layers else 0
+    if n_layers != config.n_layer:
+        raise ModelLoadError(f"the configuration says {config.n_layer} layers but the weights hold {n_layers}")
+    for name, want in (("wte.weight", (config.embedding_rows, config.n_embd)), ("wpe.weight", (config.n_ctx, config.n_embd))):
+        got = tuple(state[name].shape) if name in state else None
+        if got is not None and got != want:
+            raise ModelLoadError(f"{name} is {' × '.join(map(str, got))} but the configuration "
+                                 f"(vocabulary, n_ctx, n_embd) needs {' × '.join(map(str, want))}")
+    for name, tensor in state.items():
+        if name.endswith((".weight", ".bias")) and not tensor.is_floating_point():
+            dtype = str(tensor.dtype).replace("torch.", "")
+            raise ModelLoadError(f"{name} is stored as {dtype}: gpt-tui reads float32, float16 and bfloat16 "
+                                 f"weights, not quantised ones")
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise ModelLoadError(f"{name} holds NaN or infinite values: the checkpoint is corrupt")
+
+
 def _build(config: GPTConfig, state: dict[str, torch.Tensor], device, dtype) -> GPT:
+    _check_fits(config, state)
     with torch.device("meta"), _MetaSkeleton():
         model = GPT(config)
     for k, v in state.items():  # in place, so that no second dict keeps the originals alive
@@ -194,6 +219,7 @@ def _build(config: GPTConfig, state: dict[str, torch.Tensor], device, dtype) -> 
 def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     from .fast import read_safetensors
 
+    check_regular(path)
     try:
         return read_safetensors(path)  # plain reads, no mmap: loading peaks at the weights once
     except Exception:
@@ -210,24 +236,41 @@ def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, st
 
 def _torch_load(path: Path) -> object:
     """torch.load restricted to tensors and plain containers: a malicious pickle is refused."""
+    check_regular(path)
     try:
         return torch.load(path, map_location="cpu", weights_only=True, mmap=False)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        message = str(exc)
+        if "GLOBAL" not in message.upper():  # not a refusal: the pickle itself is damaged or foreign
+            detail = next((line.strip() for line in message.split("WeightsUnpickler error:", 1)[-1].splitlines()
+                           if line.strip()), "")
+            raise ModelLoadError(f"{path}: not a readable PyTorch checkpoint (damaged or not torch's data: "
+                                 f"{detail[:120]})") from None
+        blocked = next((line.strip() for line in message.splitlines() if "GLOBAL" in line.upper()), "")
         raise ModelLoadError(f"{path}: refused to load — the file holds objects other than tensors, "
-                             f"which could run code ({first[:120]})") from None
+                             f"which could run code ({blocked[:120]})") from None
     except (RuntimeError, EOFError, OSError, ValueError) as exc:
         raise ModelLoadError(f"{path}: not a readable PyTorch checkpoint ({str(exc).splitlines()[0][:160]})") from None
 
 
 def _load_own_dir(path: Path, device, dtype, name: str) -> LoadedModel:
-    meta = json.loads((path / "config.json").read_text())
+    meta = read_json_object(path / "config.json")
+    if not isinstance(meta.get("config"), dict):
+        raise ModelLoadError(f"{path / 'config.json'}: no \"config\" object with the model's shape")
     config = GPTConfig.from_dict(meta["config"])
     state, _ = _read_safetensors(path / "model.safetensors")
     counts = state.pop("token_counts", None)
     model = _build(config, _canonical_state(state, conv1d=False), device, dtype)
     tokenizer = get_tokenizer(meta.get("tokenizer", "gpt2"))
-    return LoadedModel(model, tokenizer, name=name, source=str(path), token_counts=counts, meta=meta)
+    return LoadedModel(model, tokenizer, name=name, source=str(path), token_counts=counts, meta=meta,
+                       generation=_generation_defaults(path))
+
+
+def _generation_defaults(path: Path) -> GenerationDefaults:
+    try:
+        return read_generation_config(path)
+    except GenerationConfigError as exc:
+        raise ModelLoadError(f"{exc} (fix or remove the file)") from None
 
 
 def _dir_tokenizer(path: Path) -> Tokenizer:
@@ -237,10 +280,7 @@ def _dir_tokenizer(path: Path) -> Tokenizer:
 
 
 def _load_hf_dir(path: Path, device, dtype, name: str) -> LoadedModel:
-    try:
-        hf = json.loads((path / "config.json").read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ModelLoadError(f"{path / 'config.json'}: unreadable ({exc})") from None
+    hf = read_json_object(path / "config.json")
     if hf.get("model_type") not in (None, "gpt2"):
         raise ModelLoadError(f"{path}: model_type {hf.get('model_type')!r} is not GPT-2")
     if (path / "model.safetensors").exists():
@@ -251,15 +291,16 @@ def _load_hf_dir(path: Path, device, dtype, name: str) -> LoadedModel:
         raise ModelLoadError(f"{path}: no model.safetensors or pytorch_model.bin in this directory")
     config = GPTConfig.from_hf(hf)
     model = _build(config, _canonical_state(state, conv1d=True), device, dtype)
-    return LoadedModel(model, _dir_tokenizer(path), name=name, source=str(path))
+    return LoadedModel(model, _dir_tokenizer(path), name=name, source=str(path),
+                       generation=_generation_defaults(path))
 
 
 def _sibling_n_head(path: Path) -> int | None:
     """n_head from a Hugging Face config.json next to a weights file (shapes cannot tell it)."""
     sibling = path.parent / "config.json"
     try:
-        return json.loads(sibling.read_text()).get("n_head") if sibling.exists() else None
-    except (OSError, json.JSONDecodeError, AttributeError):
+        return read_json_object(sibling).get("n_head") if sibling.exists() else None
+    except ModelLoadError:
         return None
 
 
@@ -299,7 +340,7 @@ def _hub_dir(repo_id: str) -> Path:
         from huggingface_hub import snapshot_download
     except ImportError:
         raise ModelLoadError("loading hub models needs huggingface_hub (pip install huggingface_hub)") from None
-    patterns = ["config.json", "model.safetensors", "vocab.json", "merges.txt"]
+    patterns = ["config.json", "model.safetensors", "vocab.json", "merges.txt", "generation_config.json"]
     try:
         return Path(snapshot_download(repo_id, allow_patterns=patterns, local_files_only=True))
     except Exception:
@@ -326,9 +367,8 @@ def load_model(spec: str | None = None, device: str = "auto", dtype: str = "auto
         raise ModelLoadError("float16 is not supported on the CPU; use float32 or bfloat16")
     try:
         loaded = _load_spec(spec, dev, dt)
-    except (ValueError, TypeError, KeyError) as exc:  # a config whose numbers cannot make a GPT-2
-        raise ModelLoadError(f"{spec or 'bundled'}: unusable model configuration "
-                             f"({type(exc).__name__}: {exc})") from None
+    except (ValueError, TypeError, KeyError, ZeroDivisionError) as exc:  # numbers that cannot make a GPT-2
+        raise ModelLoadError(f"{spec or 'bundled'}: unusable model configuration: {exc}") from None
     if optimise:
         from .fast import optimise_for_inference
 
@@ -342,31 +382,26 @@ def _load_spec(spec: str | None, dev: torch.device, dt: torch.dtype) -> LoadedMo
         if path is None:
             raise ModelLoadError("no bundled model in this installation; pass --model (a path, or gpt2 when online)")
         return _load_own_dir(path, dev, dt, name="bundled")
-    path = Path(spec).expanduser()
-    if path.is_dir():
-        if not (path / "config.json").exists():
-            raise ModelLoadError(f"{path}: no config.json — not a model directory")
-        try:
-            is_ours = json.loads((path / "config.json").read_text()).get("format") == FORMAT
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ModelLoadError(f"{path / 'config.json'}: unreadable ({exc})") from None
+    kind, where = locate(spec)
+    if kind == "dir":
+        path = where
+        is_ours = read_json_object(path / "config.json").get("format") == FORMAT
         loader = _load_own_dir if is_ours else _load_hf_dir
         return loader(path, dev, dt, name=path.name)
-    if path.is_file():
-        if path.suffix == ".safetensors":
-            return _load_safetensors_file(path, dev, dt)
-        if path.suffix in (".pt", ".bin", ".pth", ".ckpt"):
-            return _load_torch_file(path, dev, dt)
-        raise ModelLoadError(f"{path}: unknown checkpoint type (expected .safetensors, .bin, .pt or a directory)")
-    # "owner/name" is a hub id unless its first part is a local directory (a mistyped path).
-    looks_like_hub_id = re.fullmatch(r"[\w.-]+/[\w.-]+", spec) and not spec.startswith((".", "/")) \
-        and not Path(spec.split("/")[0]).is_dir()
-    if spec in HUB_MODELS or looks_like_hub_id:
-        repo = spec if "/" in spec else f"openai-community/{spec}" if spec != "distilgpt2" else "distilbert/distilgpt2"
-        loaded = _load_hf_dir(_hub_dir(repo), dev, dt, name=spec)
-        loaded.source = f"hub:{repo}"
-        return loaded
-    raise ModelLoadError(f"{spec}: no such file or directory, and not a known model ({', '.join(HUB_MODELS)})")
+    if kind == "file":
+        # What the file holds decides how it is read, not its name (a .pt may be safetensors).
+        content = sniff(where)
+        if content == "empty":
+            raise ModelLoadError(f"{where}: the file is empty")
+        if content == "safetensors" or (content == "unknown" and where.suffix == ".safetensors"):
+            return _load_safetensors_file(where, dev, dt)
+        if content in ("zip", "pickle"):
+            return _load_torch_file(where, dev, dt)
+        raise ModelLoadError(f"{where}: not a checkpoint gpt-tui can read (neither safetensors nor a PyTorch "
+                             f"file); give a .safetensors, .bin or .pt file or a model directory")
+    loaded = _load_hf_dir(_hub_dir(where), dev, dt, name=spec)
+    loaded.source = f"hub:{where}"
+    return loaded
 
 
 # -- saving ------------------------------------------------------------------------------------------

@@ -18,16 +18,17 @@ import torch
 from .analysis import Analysis, Candidate, Neighbour, Neighbours, PositionPrediction
 from .analysis_pass import AnalysisPass, ModelReadout, StoredAttention
 from .chat import ENDOFTEXT, ChatDocument, ChatTemplate, Turn, find_chat_template, plain_document, template_document
+from .errors import GptTuiError
 from .lens import Comparison, compare, find_tokens
 from .loading import LoadedModel, load_model
 from .positions import PositionTable
-from .sampling import SamplingParams, adjusted_probs, sample
+from .sampling import SamplingParams, adjusted_probs, check_logits, check_seed, sample
 
 TOP_K_PER_POSITION = 50  # next-token predictions kept for every position of an analysis
 RARE_TOKEN_COUNT = 50  # tokens seen fewer times in training have vectors that mean little
 
 
-class InputError(ValueError):
+class InputError(GptTuiError, ValueError):
     """The user's input cannot be used as it is; the message says why in one line."""
 
 
@@ -81,6 +82,11 @@ class Session:
     @property
     def config(self):
         return self.model.config
+
+    @property
+    def default_sampling(self) -> SamplingParams:
+        """The model's default knobs (its generation_config.json), else the raw distribution."""
+        return self.loaded.generation.params
 
     @property
     def n_ctx(self) -> int:
@@ -137,6 +143,7 @@ class Session:
         # One pass written straight into the arrays below, reusing the last text's KV cache for the
         # prefix it shares with this one; the rest is derived when looked at (analysis_pass.py).
         out = self._pass.run(ids, attention=attention, residual=residual)
+        check_logits(torch.from_numpy(np.asarray(out.last_logits)))  # NaN from broken weights or overflow
         return Analysis(
             text=text,
             model_name=self.name,
@@ -265,14 +272,15 @@ class Session:
                  stop_at_eot: bool = True, should_stop: Callable[[], bool] | None = None,
                  with_logits: bool = False) -> Iterator[GeneratedToken]:
         """Continue ids one token at a time with a KV cache; the same seed gives the same tokens."""
+        generator = torch.Generator().manual_seed(check_seed(seed))
         if max_new_tokens < 1:
             return
         if not ids:
             ids = [self.tokenizer.eot_id]  # an empty prompt starts a new document
-        generator = torch.Generator().manual_seed(seed)
         context = list(ids[-self.n_ctx:])
         with torch.inference_mode():
-            cache = self.model.new_cache(capacity=len(context) + max_new_tokens)  # only what this run needs
+            # only what this run needs, and never more than the window (it slides beyond)
+            cache = self.model.new_cache(capacity=min(self.n_ctx, len(context) + max_new_tokens))
             logits = self.model(self._tensor(context), cache=cache, last_only=True)[0, -1]
             for _ in range(max_new_tokens):
                 if should_stop is not None and should_stop():

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import tiktoken
 
+from .errors import GptTuiError
+
 ENDOFTEXT = "<|endoftext|>"
 
 # The GPT-2 pre-tokenisation pattern in tiktoken's faster, equivalent form.
@@ -37,8 +39,41 @@ CL100K_SHA256 = "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a
 KNOWN_ENCODINGS = ("gpt2", "cl100k_base", "o200k_base", "r50k_base", "p50k_base")
 
 
-class TokenizerError(RuntimeError):
+class TokenizerError(GptTuiError, RuntimeError):
     """A tokenizer could not be built; the message says why and what to do."""
+
+
+class TextError(GptTuiError, ValueError):
+    """Input that is not text: bytes that are not UTF-8, or a lone surrogate."""
+
+
+def decode_utf8(data: bytes, source: str = "the text") -> str:
+    """Bytes -> text, refusing what is not UTF-8 with where it goes wrong (never a silent U+FFFD)."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise TextError(f"{source} is not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start})") \
+            from None
+
+
+def check_text(text: str, source: str = "the text") -> str:
+    """The text as it is when it is valid Unicode; else the same refusal as decode_utf8 gives.
+
+    Python passes the bytes of a command-line argument that are not UTF-8 as lone surrogates
+    (U+DC80–U+DCFF); os.fsencode turns them back into the bytes, so an argument and stdin holding
+    the same bytes get the same answer."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError as exc:
+        bad = exc.start
+    try:
+        data = os.fsencode(text)
+    except UnicodeEncodeError:
+        raise TextError(f"{source} holds a lone surrogate (U+{ord(text[bad]):04X} at character {bad}), "
+                        f"which is not text") from None
+    decode_utf8(data, source)
+    return text
 
 
 @dataclass(frozen=True)
@@ -85,6 +120,7 @@ class Tokenizer:
 
     def encode(self, text: str, allow_special: bool = False) -> list[int]:
         """Text -> ids. Special tokens typed as text stay plain text unless allowed."""
+        check_text(text)
         if allow_special:
             return self.encoding.encode(text, allowed_special="all")
         return self.encoding.encode_ordinary(text)
@@ -280,13 +316,21 @@ def _in_tiktoken_cache(name: str) -> bool:
 
 def tokenizer_from_files(vocab_json: Path, merges_txt: Path, name: str = "model") -> Tokenizer:
     """A Hugging Face GPT-2 tokenizer (vocab.json + merges.txt) as a tiktoken Encoding."""
-    ranks = _gpt2_ranks_from_data_gym(merges_txt.read_bytes(), vocab_json.read_bytes())
-    vocab = json.loads(vocab_json.read_bytes())
-    eot = vocab.get(ENDOFTEXT)
-    special = {ENDOFTEXT: eot} if eot is not None else {}
-    return Tokenizer(tiktoken.Encoding(name=name, pat_str=GPT2_PATTERN, mergeable_ranks=ranks,
-                                       special_tokens=special))
+    from .files import read_bytes  # regular files only
 
+    vocab_data, merges_data = read_bytes(vocab_json), read_bytes(merges_txt)
+    try:
+        ranks = _gpt2_ranks_from_data_gym(merges_data, vocab_data)
+        vocab = json.loads(vocab_data)
+        eot = vocab.get(ENDOFTEXT)
+        special = {ENDOFTEXT: eot} if eot is not None else {}
+        return Tokenizer(tiktoken.Encoding(name=name, pat_str=GPT2_PATTERN, mergeable_ranks=ranks,
+                                           special_tokens=special))
+    except TokenizerError:
+        raise
+    except Exception as exc:  # not JSON, not an object, ids that are not numbers, merges that are not UTF-8…
+        raise TokenizerError(f"{vocab_json.parent}: vocab.json and merges.txt are not a GPT-2 tokenizer "
+                             f"({type(exc).__name__}: {str(exc)[:120]})") from None
 
 
 def tokenizer_from_dir(path: Path) -> Tokenizer:
@@ -298,16 +342,20 @@ def tokenizer_from_dir(path: Path) -> Tokenizer:
 
 
 def tokenizer_for_model(spec: str | None) -> Tokenizer:
-    """The tokenizer a model would use, found without loading the model (or importing torch)."""
-    path = Path(spec).expanduser() if spec else None
-    if path is not None and path.is_dir():
+    """The tokenizer a model would use, found without loading the model (or importing torch).
+
+    The model argument is resolved as the loader resolves it, so a path that does not exist is
+    the same error here as there (never a silent gpt2)."""
+    from .files import locate, read_json_object
+
+    if spec is None or spec == "bundled":
+        return get_tokenizer("gpt2")  # the bundled model's
+    kind, path = locate(spec)
+    if kind == "dir":
         if (path / "vocab.json").exists() and (path / "merges.txt").exists():
             return tokenizer_from_dir(path)
         config = path / "config.json"
-        try:
-            name = json.loads(config.read_text()).get("tokenizer") if config.exists() else None
-        except (OSError, json.JSONDecodeError) as exc:
-            raise TokenizerError(f"{config}: unreadable ({exc})") from None
+        name = read_json_object(config).get("tokenizer") if config.exists() else None
         return get_tokenizer(name if isinstance(name, str) else "gpt2")
-    # The bundled model, lone checkpoint files and the hub's GPT-2 family all use gpt2.
+    # Lone checkpoint files and the hub's GPT-2 family all use gpt2.
     return get_tokenizer("gpt2")

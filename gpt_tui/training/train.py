@@ -24,6 +24,7 @@ from gpt_tui.engine.gpt import GPT
 from gpt_tui.engine.loading import resolve_device
 from gpt_tui.engine.tokenizer import get_tokenizer
 from gpt_tui.training.memory import keep_freed_memory
+from gpt_tui.training.probes import copying_score
 from gpt_tui.training.data import Batches, Vocabulary, eval_windows, tokenize_file
 
 STATE_FILE = "train_state.pt"
@@ -38,6 +39,7 @@ class TrainConfig:
     n_embd: int = 384
     n_ctx: int = 256
     dropout: float = 0.0
+    repeat_fraction: float = 0.0  # share of training windows given a repeated span (see Batches)
     compact: bool = True  # embed only the ids the corpus uses (about 2x faster on a CPU)
     batch_size: int = 16
     lr: float = 1.5e-3
@@ -55,6 +57,38 @@ class TrainConfig:
     precision: str = "auto"  # auto | fp32 | bf16
     save_dtype: str = "bfloat16"
     threads: int | None = None
+
+    def __post_init__(self) -> None:
+        """Every knob checked once, before any work: a budget that can never be spent (NaN, −1)
+        would train forever, and one that is spent at once would save an untrained model."""
+        def positive(name, value, whole=False):
+            number = isinstance(value, int) if whole else isinstance(value, (int, float))
+            if isinstance(value, bool) or not number or not (math.isfinite(value) and value > 0):
+                kind = "a whole number" if whole else "a number"
+                raise ValueError(f"--{name.replace('_', '-')} must be {kind} > 0, not {value!r}")
+
+        if self.minutes is None and self.tokens is None:
+            raise ValueError("give a budget: --minutes and/or --tokens")
+        if self.minutes is not None:
+            positive("minutes", self.minutes)
+        if self.tokens is not None:
+            positive("tokens", self.tokens, whole=True)
+        for name in ("n_layer", "n_head", "n_embd", "n_ctx", "batch_size"):
+            positive(name, getattr(self, name), whole=True)
+        if self.threads is not None:
+            positive("threads", self.threads, whole=True)
+        for name in ("lr", "eval_every_minutes", "checkpoint_minutes", "grad_clip"):
+            positive(name if name != "eval_every_minutes" else "eval_every", getattr(self, name))
+        if isinstance(self.warmup_steps, bool) or not isinstance(self.warmup_steps, int) or self.warmup_steps < 0:
+            raise ValueError(f"--warmup-steps must be a whole number ≥ 0, not {self.warmup_steps!r}")
+        if not (isinstance(self.dropout, (int, float)) and 0 <= self.dropout < 1):
+            raise ValueError(f"--dropout must be a number in [0, 1), not {self.dropout!r}")
+        if self.n_embd % self.n_head:
+            raise ValueError(f"--n-embd ({self.n_embd}) must be divisible by --n-head ({self.n_head})")
+        if self.precision not in ("auto", "fp32", "bf16"):
+            raise ValueError(f"--precision must be auto, fp32 or bf16, not {self.precision!r}")
+        if not (isinstance(self.seed, int) and 0 <= self.seed < 2**63):
+            raise ValueError(f"--seed must be a whole number from 0 to 2**63 − 1, not {self.seed!r}")
 
     def model_config(self, n_rows: int | None) -> GPTConfig:
         return GPTConfig(vocab_size=50257, n_ctx=self.n_ctx, n_embd=self.n_embd, n_layer=self.n_layer,
@@ -96,13 +130,17 @@ class Trainer:
         else:
             train_rows, val_rows, n_rows = train_ids.astype(np.int64), val_ids.astype(np.int64), None
         self.n_train_tokens, self.n_val_tokens = len(train_ids), len(val_ids)
+        for split, n in (("train.txt", self.n_train_tokens), ("val.txt", self.n_val_tokens)):
+            if n < cfg.n_ctx + 2:  # a window of n_ctx tokens and the one after it, at least once
+                raise ValueError(f"{corpus / split} holds {n:,} tokens, too few for windows of --n-ctx {cfg.n_ctx}")
         self.model_config = cfg.model_config(n_rows)
         self.model = GPT(self.model_config)
         self.model.init_weights(seed=cfg.seed)
         if cfg.compact:
             self.model.set_row_ids(torch.from_numpy(self.vocab.ids))
         self.model.to(self.device)
-        self.batches = Batches(train_rows, cfg.n_ctx, cfg.batch_size, seed=cfg.seed)
+        self.batches = Batches(train_rows, cfg.n_ctx, cfg.batch_size, seed=cfg.seed,
+                               repeat_fraction=cfg.repeat_fraction)
         self.val = eval_windows(val_rows, cfg.n_ctx, cfg.batch_size, cfg.eval_batches)
         self.optimizer = self._optimizer()
         self.state = TrainState()
@@ -248,6 +286,9 @@ class Trainer:
 
     def _record(self, recent_losses: list[float]) -> None:
         val = self.evaluate()
+        copying = None
+        if self.cfg.n_ctx >= 61:  # the probe needs room for two 30-token copies
+            copying = copying_score(self.model, self.tokenizer, autocast=self._autocast(self.state.precision))
         point = {
             "step": self.state.step,
             "tokens": self.state.tokens_seen,
@@ -255,9 +296,14 @@ class Trainer:
             "train_loss": round(float(np.mean(recent_losses)), 4) if recent_losses else None,
             "val_loss": round(val, 4),
         }
+        if copying is not None:
+            point["copy_first_ppl"] = round(copying.first_perplexity, 1)
+            point["copy_second_ppl"] = round(copying.second_perplexity, 2)
         self.state.curve.append(point)
         self.log(f"step {point['step']}: train {point['train_loss']}, val {point['val_loss']} "
-                 f"({point['minutes']} min, {point['tokens']:,} tokens)")
+                 f"({point['minutes']} min, {point['tokens']:,} tokens)"
+                 + (f", repeated passage ppl {copying.first_perplexity:.0f} -> {copying.second_perplexity:.1f}"
+                    if copying else ""))
 
     # -- export ------------------------------------------------------------------------------------
 

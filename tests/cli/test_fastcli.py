@@ -51,39 +51,6 @@ def test_same_output_and_exit_code_as_typer(args):
     assert (fast.returncode, fast.stdout, fast.stderr) == (typer_path.returncode, typer_path.stdout, typer_path.stderr)
 
 
-@pytest.mark.parametrize("text", [TEXT, "x", "", "日本語 👍🏽 e\u0301", "a\nb\tc \x00", "[bold]x[/] :smile:",
-                                  "supercalifragilistic" * 4])
-@pytest.mark.parametrize("width", [100, 40])
-def test_the_token_table_is_drawn_as_rich_draws_it(text, width):
-    """simple_table gives rich's lines where it applies (and declines where rich must lay out)."""
-    import io
-
-    from rich.console import Console
-    from rich.measure import Measurement
-    from rich.table import Table
-    from rich.text import Text
-
-    from gpt_tui.engine.tokenizer import get_tokenizer
-
-    pieces = get_tokenizer("gpt2").tokenize(text)
-    rows = [(str(i), str(p.id), p.text if p.is_partial else repr(p.text), p.bytes.hex(" "), f"{p.start}–{p.end}")
-            for i, p in enumerate(pieces)]
-    console = Console(file=io.StringIO(), width=width)
-    table = Table(box=None, pad_edge=False)
-    for col, just in fastcli.TABLE_COLUMNS:
-        table.add_column(col, justify=just)
-    for row in rows:
-        table.add_row(*map(Text, row))
-    console.print(table)
-    lines = fastcli.simple_table(fastcli.TABLE_COLUMNS, rows, width)
-    if lines is not None:
-        assert "\n".join(lines) + "\n" == console.file.getvalue()
-    else:  # declined only for what rich lays out itself: a character that is not printable, or too wide
-        natural = Measurement.get(console, console.options.update(width=10**4), table).maximum
-        assert any(not cell.isprintable() for row in rows for cell in row) or natural > width
-    assert lines is not None or (text, width) != (TEXT, 100)  # the usual case is drawn here
-
-
 def test_the_fast_path_never_imports_typer_torch_or_the_cli():
     code = ("import sys; sys.argv = ['gpt-tui', 'tokenize', '--ids', 'hello']\n"
             "from gpt_tui.fastcli import main; main()\n"

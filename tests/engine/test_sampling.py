@@ -209,8 +209,8 @@ def test_same_seed_same_generated_text(session, prompt_ids):
 
 
 @pytest.mark.parametrize("knobs,message", [
-    (dict(temperature=-0.1), "temperature must be ≥ 0"),
-    (dict(top_k=-1), "top-k must be ≥ 0"),
+    (dict(temperature=-0.1), "temperature must be a number ≥ 0"),
+    (dict(top_k=-1), "top-k must be a whole number ≥ 0"),
     (dict(top_p=0.0), r"top-p must be in \(0, 1\]"),
     (dict(top_p=1.5), r"top-p must be in \(0, 1\]"),
     (dict(top_p=-0.2), r"top-p must be in \(0, 1\]"),

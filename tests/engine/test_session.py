@@ -65,8 +65,12 @@ def test_long_text_keeps_the_last_n_ctx_tokens(session, gpt2_tok):
 def test_analyse_is_cached_by_token_ids(session):
     first = session.analyse("Hello there, cache")
     assert session.analyse("Hello there, cache") is first
-    relabelled = session.analyse("Hello there, cache", bos=False)
-    assert relabelled is first
+    # Another text with the same ids: the cached pass, relabelled with the text that asked for it.
+    with_bos = session.analyse("Hello there, cache", bos=True)
+    typed = session.analyse("<|endoftext|>Hello there, cache", allow_special=True)
+    assert typed.ids.tolist() == with_bos.ids.tolist() and typed is not with_bos
+    assert typed.text == "<|endoftext|>Hello there, cache" and with_bos.text == "Hello there, cache"
+    assert typed.last_logits is with_bos.last_logits  # computed once
     other = session.analyse("Hello there, cache", attention=False)
     assert other is not first and other.attention is None
     np.testing.assert_allclose(other.last_logits, first.last_logits, atol=1e-5, rtol=0)

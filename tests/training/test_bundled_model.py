@@ -49,3 +49,54 @@ def test_bundled_neighbours_are_meaningful(bundled):
     three = {n.text for n in bundled.neighbours(bundled.word_token(" three"), top=8).neighbours}
     assert len(he & {" she", " they", " we", " I", " it", " you", " He", " She"}) >= 2, he
     assert len(three & {" two", " four", " five", " six", " seven", " ten", " eight", " nine", " twelve"}) >= 2, three
+
+
+MOTION = (" leap", " jump", " skip", " hop")
+
+
+def _retrained_for_the_seeds() -> bool:
+    """Whether the shipped model comes from issue 15's recipe (wide corpus, repeated spans)."""
+    path = bundled_model_dir()
+    meta = json.loads((path / "config.json").read_text()) if path else {}
+    return bool(meta.get("training", {}).get("train_config", {}).get("repeat_fraction"))
+
+
+# The model shipped before issue 15 fails these targets (measured: ' leap' seen 49 times, ' jump' 19,
+# ' skip' 8, ' hop' 13, all rare; the second copy of a repeated passage only 1.19x better than the
+# first). They are expected to fail until the model is retrained with the recipe, and must pass then.
+NOT_YET = pytest.mark.xfail(not _retrained_for_the_seeds(), strict=True,
+                            reason="the bundled model predates the retraining of issue 15")
+
+
+@NOT_YET
+def test_the_seeds_motion_verbs_are_not_rare(bundled):
+    for word in MOTION:
+        token = bundled.word_token(word)
+        assert not bundled.is_rare(token), (word, bundled.token_count(token))
+
+
+@NOT_YET
+def test_jump_is_a_neighbour_of_leap_or_hop(bundled):
+    """The seeds' own example: verbs of motion sit together in the embedding."""
+    found = {}
+    for word in (" leap", " hop"):
+        found[word] = [n.text for n in bundled.neighbours(bundled.word_token(word), top=10).neighbours]
+    assert any(" jump" in texts for texts in found.values()), found
+
+
+@NOT_YET
+def test_the_second_copy_of_a_repeated_passage_is_predicted_far_better(bundled):
+    """In-context copying (induction): scored as `gpt-tui score` scores it."""
+    from gpt_tui.training.probes import copying_score_of_session
+
+    score = copying_score_of_session(bundled, passages=4)
+    assert score.first_perplexity >= 5 * score.second_perplexity, score
+
+
+def test_the_bundled_model_ships_its_default_knobs(bundled):
+    """model/generation_config.json is read at load and is what generation starts from."""
+    data = json.loads((bundled_model_dir() / "generation_config.json").read_text())
+    params = bundled.default_sampling
+    assert (params.temperature, params.top_k, params.top_p) == (data["temperature"], data["top_k"], data["top_p"])
+    assert bundled.loaded.generation.from_model
+    assert params != SamplingParams()  # measured knobs, not the raw distribution

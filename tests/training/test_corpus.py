@@ -260,3 +260,39 @@ def test_write_corpus(tmp_path):
     assert set(record) >= {"name", "package", "version", "url_or_origin", "licence",
                            "licence_note", "documents", "chars", "train_chars", "val_chars",
                            "gpt2_tokens"}
+
+
+def test_sphinx_prose_keeps_paragraphs_and_drops_code_maths_and_marks(tmp_path):
+    page = tmp_path / "page.html"
+    page.write_text(
+        '<html><body><div class="sidebar"><p>Navigation text that is not prose here.</p></div>'
+        '<div class="body" role="main">'
+        '<h1><span class="section-number">4. </span>More Control Flow Tools'
+        '<a class="headerlink" href="#x">¶</a></h1>'
+        '<p>Besides the <code class="xref"><span class="pre">while</span></code> statement, Python has\n'
+        'other tools &amp; twists.</p>'
+        '<div class="highlight"><pre>for x in range(3):\n    print(x)</pre></div>'
+        '<p>The variance is <span class="math notranslate">\\(\\sigma^2\\)</span> here.</p>'
+        '<ul><li><p>A list item with words.</p></li></ul>'
+        '<table><tr><td>a table cell with words</td></tr></table>'
+        '<p>After the table, the prose goes on.<br>Same paragraph.</p>'
+        '</div><p>Footer text outside the main part.</p></body></html>', encoding="utf-8")
+    assert corpus.sphinx_prose(page) == [
+        "More Control Flow Tools",
+        "Besides the while statement, Python has other tools & twists.",
+        "A list item with words.",
+        "After the table, the prose goes on. Same paragraph.",
+    ]
+
+
+def test_jargon_entry_unwraps_and_drops_cross_reference_braces():
+    text = "hop\n\n\n    1. n. One file transmission in a series on a {store-and-forward}\n    network. See {bang path}.\n\n    2. v. To log in.\n"
+    assert corpus._jargon_entry(text) == ("hop\n\n1. n. One file transmission in a series on a store-and-forward "
+                                          "network. See bang path.\n\n2. v. To log in.")
+
+
+def test_wordnet_verb_sentences_fill_in_each_sense(tmp_path):
+    (tmp_path / "sents.vrb").write_text("1 The children %s to the playground\n2 They %s the ball\n")
+    (tmp_path / "sentidx.vrb").write_text("hop%2:38:04:: 1\nkick_off%2:30:00:: 1,2,9\n")
+    assert corpus.read_wordnet_verb_sentences(tmp_path) == [
+        "The children hop to the playground.", "The children kick off to the playground.", "They kick off the ball."]

@@ -4,10 +4,14 @@ with CR and CRLF line ends made LF; Ctrl+Z undoes any change, a clear or a take 
 
 from __future__ import annotations
 
+import inspect
+
 from textual import events
 from textual.widgets import TextArea
 
 PLACEHOLDER = "type text to analyse · ⏎ newline · ^K command · Tab to the panels"
+# TextArea has a placeholder from Textual 4 on; before, the key bar says the same.
+_PLACEHOLDER = {"placeholder": PLACEHOLDER} if "placeholder" in inspect.signature(TextArea.__init__).parameters else {}
 
 
 def normalise_newlines(text: str) -> str:
@@ -25,7 +29,7 @@ class TextEditor(TextArea):
 
     def __init__(self, text: str = "", **kwargs) -> None:
         super().__init__(normalise_newlines(text), soft_wrap=True, tab_behavior="focus", show_line_numbers=False,
-                         placeholder=PLACEHOLDER, compact=True, **kwargs)
+                         compact=True, **_PLACEHOLDER, **kwargs)
 
     async def _on_paste(self, event: events.Paste) -> None:
         event.stop()

@@ -1,0 +1,66 @@
+"""The measurements behind the bundled model's defaults and card: knobs, repeated spans, copying."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from gpt_tui.training import knobs
+from gpt_tui.training.data import Batches
+from gpt_tui.training.probes import COMMON_WORDS, copying_score, copying_score_of_session, repeated_passage_text
+
+
+def test_repeated_4grams_counts_only_the_continuation():
+    assert knobs.repeated_4grams("a b c", "d a b c d e") == (1, 6)
+    assert knobs.repeated_4grams("the cat sat on", "the mat") == (0, 2)
+
+
+def test_real_words_are_the_ones_the_training_text_has_twice():
+    words = knobs.lexicon("The cat sat. the CAT ran; a dog ran once.")
+    assert words == {"the", "cat", "ran"}
+    assert knobs.real_word_share("The latchation cat ran", words) == (3, 4)
+
+
+def test_choose_prefers_real_words_within_the_repetition_limit():
+    rows = [{"real_words": 0.99, "repetition": 0.2}, {"real_words": 0.97, "repetition": 0.01},
+            {"real_words": 0.95, "repetition": 0.0}]
+    assert knobs.choose(rows) is rows[1]
+
+
+def test_every_window_can_get_a_repeated_span():
+    batches = Batches(np.arange(10_000), n_ctx=128, batch_size=32, seed=3, repeat_fraction=1.0)
+    x, y = batches.next()
+    windows = torch.cat([x, y[:, -1:]], dim=1)
+    for window in windows:
+        jumps = (window[1:] - window[:-1] != 1).nonzero().flatten().tolist()
+        assert 1 <= len(jumps) <= 2  # into the copy, and out of it unless it ends the window
+        start = jumps[0] + 1
+        source = int(window[start] - window[0])  # the copy starts with the token at window[source]
+        assert source < start and window[start] == window[source]
+    plain = Batches(np.arange(10_000), n_ctx=128, batch_size=32, seed=3).next()[0]
+    assert bool(((plain[:, 1:] - plain[:, :-1]) == 1).all())
+
+
+def test_common_words_are_single_tokens_and_passages_are_reproducible():
+    from gpt_tui.engine.tokenizer import get_tokenizer
+
+    tokenizer = get_tokenizer("gpt2")
+    assert all(len(tokenizer.encode(" " + w)) == 1 for w in COMMON_WORDS)
+    assert repeated_passage_text(30, 4) == repeated_passage_text(30, 4) != repeated_passage_text(30, 5)
+
+
+def test_copying_score_is_the_same_through_the_model_and_through_score(tmp_path):
+    from gpt_tui.engine.config import GPTConfig
+    from gpt_tui.engine.gpt import GPT
+    from gpt_tui.engine.loading import LoadedModel
+    from gpt_tui.engine.session import Session
+    from gpt_tui.engine.tokenizer import get_tokenizer
+
+    model = GPT(GPTConfig(n_ctx=64, n_embd=32, n_layer=2, n_head=2))
+    model.init_weights(seed=0)
+    session = Session(LoadedModel(model.eval(), get_tokenizer("gpt2"), name="tiny", source="test"))
+    direct = copying_score(model, session.tokenizer, passages=2)
+    scored = copying_score_of_session(session, passages=2)
+    assert abs(direct.first_perplexity / scored.first_perplexity - 1) < 1e-3
+    assert abs(direct.second_perplexity / scored.second_perplexity - 1) < 1e-3
+    assert 0.5 < direct.ratio < 2  # random weights cannot copy
