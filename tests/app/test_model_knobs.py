@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from app_helpers import settle, type_text
+from app_helpers import command, settle, type_text
 from conftest import tiny_model
 
-from gpt_tui.app.widgets.candidates import CandidatesPanel
+from gpt_tui.app.panels.candidates import CandidatesPanel
 
 
 async def test_knobs_start_from_the_models_generation_config(make_app):
@@ -22,14 +22,10 @@ async def test_knobs_start_from_the_models_generation_config(make_app):
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         await type_text(pilot, "Hello")
-        assert app.screen.query_one("#knob-temp").value == "0.7"
+        assert app.screen.query_one("#knob-temperature").value == "0.7"
         knobs = app.screen.query_one(CandidatesPanel).view.knobs
         assert "T=0.7" in knobs and "top-k=40" in knobs and "top-p=0.95" in knobs
         # the raw distribution stays one command away
-        prompt = app.screen.query_one("#prompt")
-        prompt.focus()
-        prompt.value = prompt_line = "/temp 1"
-        prompt.cursor_position = len(prompt_line)
-        await pilot.press("enter")
+        await command(pilot, "temp 1")
         await settle(pilot)
         assert "T=1" in app.screen.query_one(CandidatesPanel).view.knobs
