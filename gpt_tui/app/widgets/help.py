@@ -42,19 +42,19 @@ class HelpScreen(ModalScreen[None]):
         commands.add_column("key", no_wrap=True)
         commands.add_column("what it does")
         for a in ACTIONS:
-            commands.add_row(a.usage, a.key_text, a.help)
+            commands.add_row(Text(a.usage), Text(a.key_text), Text(a.help))  # Text: `[word]` is not markup
         panels = Table(title="panels (their number outside the text, /panel NAME, or the tab bar with ←→)",
                        expand=True, title_justify="left")
         panels.add_column("key", no_wrap=True, style="bold")
         panels.add_column("panel", no_wrap=True)
         panels.add_column("its own keys")
         for p in self._panels:
-            panels.add_row(p.KEY, f"{p.TITLE} (/panel {p.NAME})", p.HINT)
+            panels.add_row(Text(p.KEY), Text(f"{p.TITLE} (/panel {p.NAME})"), Text(p.HINT))
         keys = Table(title="keys", expand=True, title_justify="left")
         keys.add_column("key", no_wrap=True, style="bold")
         keys.add_column("what it does")
         for key, what in GENERAL_KEYS:
-            keys.add_row(key, what)
+            keys.add_row(Text(key), Text(what))
         with VerticalScroll(id="help-body"):
             yield Static(Text("gpt-tui — see how a GPT works. Esc closes this help.", style="bold"))
             yield Static(keys)
