@@ -163,7 +163,9 @@ async def test_the_key_bar_shows_the_essential_keys_at_80_columns(make_app):
             assert key in bar, key
         await pilot.press("tab")  # out of the text: / opens commands, digits switch panels
         bar = screen_text(app).splitlines()[-1]
-        assert "/ command" in bar and "1-5 panel" in bar
+        from gpt_tui.app.panels import PANELS
+
+        assert "/ command" in bar and f"{PANELS[0].KEY}-{PANELS[-1].KEY} panel" in bar
 
 
 async def test_panel_keys_at_80x24(make_app):
