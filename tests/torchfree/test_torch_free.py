@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-NO_TORCH = "import sys; sys.modules['torch'] = None; sys.argv[0] = 'gpt-tui'; from gpt_tui.fastcli import main; main()"
+NO_TORCH = "import sys; sys.modules['torch'] = None; sys.argv[0] = 'gpt-tui'; from gpt_tui.fastcli import main; raise SystemExit(main())"
 
 
 def gpt_tui(*args: str, stdin: str | None = None, **env: str) -> subprocess.CompletedProcess:
