@@ -21,6 +21,16 @@ def tiny_model(seed: int = 0, sharpness: float = 25.0):
     return model.eval()
 
 
+@pytest.fixture(autouse=True)
+def steady_cursors(monkeypatch):
+    """A blinking cursor is drawn or not depending on which half second a capture falls in (an SVG
+    snapshot differed by that alone on a loaded machine): keep every cursor shown while focused."""
+    from textual.widgets import Input, TextArea
+
+    monkeypatch.setattr(Input, "_toggle_cursor", lambda self: None)
+    monkeypatch.setattr(TextArea, "_toggle_cursor_blink_visible", lambda self: None)
+
+
 @pytest.fixture(scope="session")
 def tiny_session():
     """A ready Session over a tiny random model (injected into the app: no loading wait)."""
