@@ -815,10 +815,11 @@ class GptTuiApp(App):
             return
         loop = asyncio.get_running_loop()
         # The terminal went away (SSH dropped) or we were asked to stop: exit through Textual, which
-        # restores the terminal (main screen, no mouse reporting, cursor back).
+        # restores the terminal (main screen, no mouse reporting, cursor back), with the status a
+        # shell gives a process ended by that signal (128 + its number).
         for sig in (signal.SIGHUP, signal.SIGTERM):
             try:
-                loop.add_signal_handler(sig, self.exit)
+                loop.add_signal_handler(sig, self.exit, None, 128 + sig)
             except (NotImplementedError, RuntimeError, ValueError, AttributeError):
                 pass  # not on this platform (Windows) or not the main thread (tests)
 

@@ -19,7 +19,9 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed (apt-get install tmux)")
 
 
-SOCKET = f"gpt-tui-test-{os.getpid()}"  # a private tmux server: never touches the user's sessions
+# A private tmux server per test, never the user's: a new one on the socket of a server still shutting
+# down after the previous test fails with "server exited unexpectedly".
+SOCKET = ""
 
 
 def tmux(*args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -50,6 +52,8 @@ def gpt_tui(model: Path, *extra: str) -> str:
 @pytest.fixture
 def terminal():
     """Open sessions in a private tmux server: terminal(command, size) -> session name."""
+    global SOCKET
+    SOCKET = f"gpt-tui-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TERM": "xterm-256color"}
 
     def open_session(command: str, size=(120, 40)) -> str:
@@ -64,10 +68,11 @@ def terminal():
 
 
 def keys(session: str, *names: str, literal: str | None = None) -> None:
-    if literal is not None:
-        tmux("send-keys", "-t", session, "-l", literal)
+    """The named keys, then the literal text (`keys(s, "C-k", literal="nope")` opens, then types)."""
     if names:
         tmux("send-keys", "-t", session, *names)
+    if literal is not None:
+        tmux("send-keys", "-t", session, "-l", literal)
 
 
 def test_strawberry_in_a_real_terminal(tiny_checkpoint, terminal):
@@ -84,8 +89,6 @@ def test_strawberry_in_a_real_terminal(tiny_checkpoint, terminal):
     assert tmux("display", "-p", "-t", session, "#{pane_dead}").stdout.strip() == "1", "Ctrl+Q did not quit"
 
 
-@pytest.mark.xfail(reason="journey added with the session restructure and never seen passing in a real "
-                   "terminal: issue 10 stays open for it", strict=False)
 def test_slash_command_from_a_focused_panel(tiny_checkpoint, terminal):
     """Tab to a panel, then `/layer 1` and Enter sent at once: the command runs, the text stays."""
     session = terminal(gpt_tui(tiny_checkpoint))
@@ -117,8 +120,6 @@ def test_palette_runs_what_it_lists(tiny_checkpoint, terminal):
     wait_for(session, "weight in %")  # the attention grid now shows numbers
 
 
-@pytest.mark.xfail(reason="journey added with the session restructure and never seen passing in a real "
-                   "terminal: issue 10 stays open for it", strict=False)
 def test_panel_switching_at_80x24(tiny_checkpoint, terminal):
     """No Alt keys: Tab to the tab bar and →, or a panel's number from outside the text."""
     session = terminal(gpt_tui(tiny_checkpoint), size=(80, 24))
@@ -136,40 +137,37 @@ def test_panel_switching_at_80x24(tiny_checkpoint, terminal):
     assert "strawberry3" not in shown  # the digit switched panels; it was not typed
 
 
-@pytest.mark.xfail(reason="journey added with the session restructure and never seen passing in a real "
-                   "terminal: issue 10 stays open for it", strict=False)
 def test_a_paste_with_cr_line_ends(tiny_checkpoint, terminal):
     session = terminal(gpt_tui(tiny_checkpoint))
     wait_for(session, "params")
     tmux("set-buffer", "-b", "crpaste", "one\rtwo\r\nthree")
-    tmux("paste-buffer", "-p", "-b", "crpaste", "-t", session)  # -p: as a bracketed paste
+    # -p: as a bracketed paste; -r: the bytes as they are (tmux would turn each LF into a CR)
+    tmux("paste-buffer", "-p", "-r", "-b", "crpaste", "-t", session)
     shown = wait_for(session, "characters")
     assert "␍" not in shown
     assert "one ⏎ two ⏎ three" in shown.replace("␣", "")  # newlines, as chips
 
 
-@pytest.mark.xfail(reason="journey added with the session restructure and never seen passing in a real "
-                   "terminal: issue 10 stays open for it", strict=False)
 def test_sigterm_restores_the_terminal(tiny_checkpoint, terminal):
-    session = terminal(f"exec {gpt_tui(tiny_checkpoint)}")
+    """`kill` (SIGTERM) from another shell: the user's shell gets back its main screen, no mouse
+    reporting, a visible cursor, and the status of a process ended by SIGTERM (143). The shell stays
+    open so what it shows is read from a live pane (tmux resets a dead pane's modes itself)."""
+    session = terminal(f"{gpt_tui(tiny_checkpoint)}; echo \"exit status $?\"; sleep 60")
     wait_for(session, "params")
     assert tmux("display", "-p", "-t", session, "#{alternate_on}").stdout.strip() == "1"
-    pid = int(tmux("display", "-p", "-t", session, "#{pane_pid}").stdout)
-    os.kill(pid, 15)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and tmux("display", "-p", "-t", session, "#{pane_dead}").stdout.strip() != "1":
-        time.sleep(0.2)
-    state = tmux("display", "-p", "-t", session, "#{pane_dead} #{alternate_on} #{mouse_any_flag} "
-                 "#{mouse_button_flag} #{cursor_flag}").stdout.split()
-    assert state == ["1", "0", "0", "0", "1"], state  # dead; main screen; no mouse reporting; cursor shown
+    shell = tmux("display", "-p", "-t", session, "#{pane_pid}").stdout.strip()
+    child = subprocess.run(["pgrep", "-P", shell], capture_output=True, text=True).stdout.split()
+    os.kill(int(child[0]), 15)
+    wait_for(session, "exit status 143", timeout=20)
+    state = tmux("display", "-p", "-t", session, "#{alternate_on} #{mouse_any_flag} #{mouse_button_flag} "
+                 "#{cursor_flag}").stdout.split()
+    assert state == ["0", "0", "0", "1"], state  # main screen; no mouse reporting; cursor shown
 
 
-@pytest.mark.xfail(reason="journey added with the session restructure and never seen passing in a real "
-                   "terminal: issue 10 stays open for it", strict=False)
 def test_piped_stdin_becomes_the_text(tiny_checkpoint, terminal):
     session = terminal(f"printf 'piped text' | {gpt_tui(tiny_checkpoint)}")
     wait_for(session, "params")
-    shown = wait_for(session, "2 tokens")
+    shown = wait_for(session, "3 tokens")  # p|iped| text
     assert "piped text" in shown  # in the editor and analysed
     keys(session, literal="!")  # and the keys come from the terminal
     wait_for(session, "piped text!")

@@ -31,6 +31,9 @@ class TextEditor(TextArea):
         super().__init__(normalise_newlines(text), soft_wrap=True, tab_behavior="focus", show_line_numbers=False,
                          compact=True, **_PLACEHOLDER, **kwargs)
 
+    def on_mount(self) -> None:
+        self.move_cursor(self.document.end)  # a text given at start (a pipe) is continued, not prefixed
+
     async def _on_paste(self, event: events.Paste) -> None:
         event.stop()
         event.prevent_default()
