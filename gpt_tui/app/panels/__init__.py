@@ -6,7 +6,8 @@ To add a panel (one new file, one line here, and its tests):
      as reactives of the same names), PLACE (a row of the wide layout, or None to be shown full
      size when chosen), HINT (its own keys) and its DEFAULT_CSS. It draws from what it READS and
      sends messages up (messages.py) for anything it wants the screen to do; slow work runs in
-     the panel's own thread worker (see neighbours.py). Its /panel command, its key, its tab and
+     the panel's own thread worker, and a panel that computes only while it is on screen mixes in
+     `ComputedPanel` instead (see stages.py, the smallest). Its /panel command, its key, its tab and
      its entries in /help and the palette all follow from the registry.
   2. Add the class to PANELS below.
   3. Test it with pilot.press in tests/app/ (and a snapshot if it draws something new).

@@ -68,9 +68,6 @@ class AttentionPanel(Panel, Widget, can_focus=True):
         super().__init__(**kwargs)
         self._cursor = (0, 0)  # (layer, head) in the overview
 
-    def on_mount(self) -> None:
-        self.border_title = self.TITLE
-
     def _subtitle(self) -> None:
         a = self.analysis
         subtitle = "" if a is None or a.attention is None else (

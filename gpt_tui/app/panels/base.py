@@ -31,3 +31,49 @@ class Panel:
 
     # Shown while there is nothing to draw: "loading …", "no model: …", "type some text …".
     notice = reactive("type some text in the editor below")
+
+    def on_mount(self) -> None:
+        # Textual runs the handler of every class in the MRO: a panel's own on_mount runs as well.
+        self.border_title = self.TITLE
+
+
+class ComputedPanel(Panel):
+    """A panel whose content a thread worker computes, and only while the panel is on screen: the
+    logit lens overview or a comparison must never cost a keystroke when nobody looks at it.
+
+    A subclass says what it would show now as a key (`wanted`: None when there is nothing to ask
+    for) and starts the worker for a key (`compute`); it calls `refresh_wanted` when what it reads
+    changes, and keeps a worker's result only while `is_wanted(key)` (a newer one supersedes it).
+    """
+
+    _shown = False
+    _wanted: object = None
+
+    def on_show(self) -> None:
+        self._shown = True
+        self.refresh_wanted()
+
+    def on_hide(self) -> None:
+        self._shown = False
+
+    def wanted(self) -> object | None:
+        raise NotImplementedError
+
+    def compute(self, key) -> None:
+        raise NotImplementedError
+
+    def refresh_wanted(self) -> None:
+        if not self._shown:
+            return
+        key = self.wanted()
+        if key is not None and key != self._wanted:
+            self._wanted = key
+            self.compute(key)
+
+    def is_wanted(self, key) -> bool:
+        return key == self._wanted
+
+    def forget(self) -> None:
+        """What was computed no longer holds (a new model): ask again."""
+        self._wanted = None
+        self.refresh_wanted()

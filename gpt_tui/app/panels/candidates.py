@@ -89,9 +89,6 @@ class CandidatesPanel(Panel, Widget, can_focus=True):
         super().__init__(**kwargs)
         self._memo: tuple | None = None
 
-    def on_mount(self) -> None:
-        self.border_title = self.TITLE
-
     @property
     def view(self) -> CandidateView | None:
         """What the panel shows for the current state (computed once per state and height)."""

@@ -13,7 +13,7 @@ from textual.reactive import reactive
 from textual.widget import Widget
 
 from ..widgets.style import message
-from .base import Panel
+from .base import ComputedPanel
 
 
 class CardReady(Message):
@@ -22,7 +22,7 @@ class CardReady(Message):
         self.session, self.info = session, info
 
 
-class CardPanel(Panel, Widget, can_focus=True):
+class CardPanel(ComputedPanel, Widget, can_focus=True):
     """The loaded model's numbers."""
 
     NAME = "card"
@@ -38,24 +38,15 @@ class CardPanel(Panel, Widget, can_focus=True):
     session = reactive(None)
     info = reactive(None, always_update=True)
 
-    def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self._for = None
-
-    def on_mount(self) -> None:
-        self.border_title = self.TITLE
-
-    def on_show(self) -> None:
-        self._refresh()
-
     def watch_session(self) -> None:
         self.info = None
-        self._refresh()
+        self.forget()
 
-    def _refresh(self) -> None:
-        if self.session is not None and self._for is not self.session:
-            self._for = self.session
-            self._info_worker(self.session)
+    def wanted(self) -> int | None:
+        return None if self.session is None else id(self.session)
+
+    def compute(self, key: int) -> None:
+        self._info_worker(self.session)
 
     @work(thread=True, exclusive=True, group="card", exit_on_error=False)
     def _info_worker(self, session) -> None:

@@ -84,9 +84,6 @@ class ChatPanel(Panel, Widget, can_focus=True):
     chat = reactive(None, always_update=True)
     analysis = reactive(None, always_update=True)
 
-    def on_mount(self) -> None:
-        self.border_title = self.TITLE
-
     def render(self):
         if self.session is None:
             return message(self.notice)

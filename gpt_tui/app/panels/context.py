@@ -13,7 +13,7 @@ from textual.reactive import reactive
 from textual.widget import Widget
 
 from ..widgets.style import bar, message, pct, token_label, visible
-from .base import Panel
+from .base import ComputedPanel
 
 SEED_PAIR = ("machine learning model", "fashion model", None)  # the seeds' example
 TOPS = 3
@@ -25,7 +25,7 @@ class ContextReady(Message):
         self.key, self.result, self.error = key, result, error
 
 
-class ContextPanel(Panel, Widget, can_focus=True):
+class ContextPanel(ComputedPanel, Widget, can_focus=True):
     """The same word in two texts, depth by depth."""
 
     NAME = "context"
@@ -43,36 +43,18 @@ class ContextPanel(Panel, Widget, can_focus=True):
     result = reactive(None, always_update=True)  # (Comparison, analysis A, analysis B)
     error = reactive("")
 
-    def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self._shown = False
-        self._wanted: tuple | None = None
-
-    def on_mount(self) -> None:
-        self.border_title = self.TITLE
-
-    def on_show(self) -> None:
-        self._shown = True
-        self._refresh()
-
-    def on_hide(self) -> None:
-        self._shown = False
-
     def watch_session(self) -> None:
-        self._wanted = None
-        self._refresh()
+        self.forget()
 
     def watch_contrast(self) -> None:
-        self._refresh()
+        self.refresh_wanted()
 
-    def _refresh(self) -> None:
-        if self.session is None or not self._shown:
-            return
-        key = (id(self.session), *(self.contrast or SEED_PAIR))
-        if key != self._wanted:
-            self._wanted = key
-            self.error = ""
-            self._compare_worker(self.session, key)
+    def wanted(self) -> tuple | None:
+        return None if self.session is None else (id(self.session), *(self.contrast or SEED_PAIR))
+
+    def compute(self, key: tuple) -> None:
+        self.error = ""
+        self._compare_worker(self.session, key)
 
     @work(thread=True, exclusive=True, group="context", exit_on_error=False)
     def _compare_worker(self, session, key: tuple) -> None:
@@ -86,7 +68,7 @@ class ContextPanel(Panel, Widget, can_focus=True):
 
     def on_context_ready(self, message: ContextReady) -> None:
         message.stop()
-        if message.key != self._wanted:
+        if not self.is_wanted(message.key):
             return
         self.error = message.error
         self.result = message.result

@@ -98,7 +98,6 @@ class GenerationPanel(Panel, Vertical):
         yield Static(id="gen-status")
 
     def on_mount(self) -> None:
-        self.border_title = self.TITLE
         self._sync_knobs()
         self._redraw()
 

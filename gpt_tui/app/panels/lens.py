@@ -18,7 +18,7 @@ from textual.widget import Widget
 from textual.worker import get_current_worker
 
 from ..widgets.style import RAMP, bar, message, pct, ramp_level, shade, token_label, visible
-from .base import Panel
+from .base import ComputedPanel
 
 LENS_TOP = 5
 
@@ -35,7 +35,7 @@ class LensGridReady(Message):
         self.analysis, self.grid = analysis, grid
 
 
-class LensPanel(Panel, Widget, can_focus=True):
+class LensPanel(ComputedPanel, Widget, can_focus=True):
     """The logit lens of the selected position, and the positions × depths overview."""
 
     NAME = "lens"
@@ -54,27 +54,16 @@ class LensPanel(Panel, Widget, can_focus=True):
     lens = reactive(None, always_update=True)  # engine Lens of the selected position, or None
     grid = reactive(None, always_update=True)  # engine LensGrid of the analysis, or None
 
-    def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self._shown = False
-        self._wanted: tuple | None = None
-
-    def on_mount(self) -> None:
-        self.border_title = self.TITLE
-
-    def on_show(self) -> None:
-        self._shown = True
-        self._refresh()
-
-    def on_hide(self) -> None:
-        self._shown = False
+    _grid_asked = None  # the analysis whose overview a worker is computing
 
     def watch_analysis(self) -> None:
         self.grid = None
-        self._refresh()
+        self._grid_asked = None
+        self.workers.cancel_group(self, "lens-grid")  # an overview of an older text: nobody will see it
+        self.refresh_wanted()
 
     def watch_selected(self) -> None:
-        self._refresh()
+        self.refresh_wanted()
 
     def _position(self) -> int | None:
         a = self.analysis
@@ -82,24 +71,28 @@ class LensPanel(Panel, Widget, can_focus=True):
             return None
         return min(max(self.selected, 0), a.n_tokens - 1)
 
-    def _refresh(self) -> None:
-        """Ask the workers for what the panel shows, when it is on screen."""
-        a, position = self.analysis, self._position()
-        if position is None or not self._shown:
-            return
-        key = (id(a), position)
-        if key != self._wanted:
-            self._wanted = key
-            cached = a._memo.get(("lens", position, LENS_TOP, True))
-            if cached is not None:
-                self.lens = cached
-            else:
-                self._lens_worker(a, position, key)
-        if self.grid is None:
+    def wanted(self) -> tuple | None:
+        position = self._position()
+        return None if position is None else (id(self.analysis), position)
+
+    def compute(self, key: tuple) -> None:
+        a, position = self.analysis, key[1]
+        cached = a._memo.get(("lens", position, LENS_TOP, True))
+        if cached is not None:
+            self.lens = cached
+        else:
+            self._lens_worker(a, position, key)
+
+    def refresh_wanted(self) -> None:
+        """The selected token's lens (see ComputedPanel), and the overview once per analysis."""
+        super().refresh_wanted()
+        a = self.analysis
+        if self._shown and self._position() is not None and self.grid is None and self._grid_asked is not a:
             ready = a.lens_grid_ready
             if ready is not None:
                 self.grid = ready
             else:
+                self._grid_asked = a
                 self._grid_worker(a)
 
     @work(thread=True, exclusive=True, group="lens", exit_on_error=False)
@@ -115,7 +108,7 @@ class LensPanel(Panel, Widget, can_focus=True):
 
     def on_lens_ready(self, message: LensReady) -> None:
         message.stop()
-        if message.key == self._wanted:
+        if self.is_wanted(message.key):
             self.lens = message.lens
 
     def on_lens_grid_ready(self, message: LensGridReady) -> None:
@@ -132,7 +125,7 @@ class LensPanel(Panel, Widget, can_focus=True):
         if position is None:
             return message("this analysis has no residual stream")
         lens = self.lens
-        if lens is None or lens.position != position or self._wanted != (id(a), position):
+        if lens is None or lens.position != position or not self.is_wanted((id(a), position)):
             return message("reading the residual stream…")
         return self._draw(a, lens, position, self.content_size.width, self.content_size.height)
 

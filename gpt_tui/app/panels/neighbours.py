@@ -41,9 +41,6 @@ class NeighboursPanel(Panel, Widget, can_focus=True):
         super().__init__(**kwargs)
         self._wanted: tuple | None = None  # what the panel should show; results for anything else are dropped
 
-    def on_mount(self) -> None:
-        self.border_title = self.TITLE
-
     def watch_session(self) -> None:
         self._wanted = None
         self._refresh_query()

@@ -15,7 +15,7 @@ from textual.reactive import reactive
 from textual.widget import Widget
 
 from ..widgets.style import message
-from .base import Panel
+from .base import ComputedPanel
 
 LEVELS = "▁▂▃▄▅▆▇█"  # −1 … +1: the sign and the size in the glyph's height, colour only a bonus
 
@@ -38,7 +38,7 @@ def level_text(values: np.ndarray, scale: float) -> list[Text]:
     return lines
 
 
-class PositionsPanel(Panel, Widget, can_focus=True):
+class PositionsPanel(ComputedPanel, Widget, can_focus=True):
     """W_pos beside the sinusoids, and position-to-position cosines."""
 
     NAME = "positions"
@@ -54,29 +54,15 @@ class PositionsPanel(Panel, Widget, can_focus=True):
     session = reactive(None)
     tables = reactive(None, always_update=True)  # (learned PositionTable, sinusoidal PositionTable) or kind none
 
-    def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self._shown = False
-        self._for = None
-
-    def on_mount(self) -> None:
-        self.border_title = self.TITLE
-
-    def on_show(self) -> None:
-        self._shown = True
-        self._refresh()
-
-    def on_hide(self) -> None:
-        self._shown = False
-
     def watch_session(self) -> None:
         self.tables = None
-        self._refresh()
+        self.forget()
 
-    def _refresh(self) -> None:
-        if self.session is not None and self._shown and self._for is not self.session:
-            self._for = self.session
-            self._tables_worker(self.session)
+    def wanted(self) -> int | None:
+        return None if self.session is None else id(self.session)
+
+    def compute(self, key: int) -> None:
+        self._tables_worker(self.session)
 
     @work(thread=True, exclusive=True, group="positions", exit_on_error=False)
     def _tables_worker(self, session) -> None:

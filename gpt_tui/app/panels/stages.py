@@ -13,7 +13,7 @@ from textual.reactive import reactive
 from textual.widget import Widget
 
 from ..widgets.style import bar, message, pct, visible
-from .base import Panel
+from .base import ComputedPanel
 
 DIRECT = ("→ logit: the linearised direct effect on the final top token's logit (each part through the final "
           "LayerNorm with its scale at this token held fixed); embedding + every block + the norm's bias = the logit")
@@ -25,7 +25,7 @@ class StagesReady(Message):
         self.key, self.stages = key, stages
 
 
-class StagesPanel(Panel, Widget, can_focus=True):
+class StagesPanel(ComputedPanel, Widget, can_focus=True):
     """Embedding → attention and MLP of every block → unembedding → softmax, for the selected token."""
 
     NAME = "stages"
@@ -43,26 +43,11 @@ class StagesPanel(Panel, Widget, can_focus=True):
     selected = reactive(0)
     stages = reactive(None, always_update=True)
 
-    def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self._shown = False
-        self._wanted: tuple | None = None
-
-    def on_mount(self) -> None:
-        self.border_title = self.TITLE
-
-    def on_show(self) -> None:
-        self._shown = True
-        self._refresh()
-
-    def on_hide(self) -> None:
-        self._shown = False
-
     def watch_analysis(self) -> None:
-        self._refresh()
+        self.refresh_wanted()
 
     def watch_selected(self) -> None:
-        self._refresh()
+        self.refresh_wanted()
 
     def _position(self) -> int | None:
         a = self.analysis
@@ -70,14 +55,12 @@ class StagesPanel(Panel, Widget, can_focus=True):
             return None
         return min(max(self.selected, 0), a.n_tokens - 1)
 
-    def _refresh(self) -> None:
+    def wanted(self) -> tuple | None:
         position = self._position()
-        if position is None or not self._shown:
-            return
-        key = (id(self.analysis), position)
-        if key != self._wanted:
-            self._wanted = key
-            self._stages_worker(self.analysis, position, key)
+        return None if position is None else (id(self.analysis), position)
+
+    def compute(self, key: tuple) -> None:
+        self._stages_worker(self.analysis, key[1], key)
 
     @work(thread=True, exclusive=True, group="stages", exit_on_error=False)
     def _stages_worker(self, analysis, position: int, key: tuple) -> None:
@@ -85,7 +68,7 @@ class StagesPanel(Panel, Widget, can_focus=True):
 
     def on_stages_ready(self, message: StagesReady) -> None:
         message.stop()
-        if message.key == self._wanted:
+        if self.is_wanted(message.key):
             self.stages = message.stages
 
     def render(self):
@@ -95,7 +78,7 @@ class StagesPanel(Panel, Widget, can_focus=True):
         if position is None:
             return message("this analysis has no residual stream")
         st = self.stages
-        if st is None or self._wanted != (id(a), position) or st.position != position:
+        if st is None or not self.is_wanted((id(a), position)) or st.position != position:
             return message("following the token through the layers…")
         return self._draw(st, self.content_size.width)
 

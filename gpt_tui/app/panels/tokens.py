@@ -80,9 +80,6 @@ class TokensPanel(Panel, Widget, can_focus=True):
     encodings = reactive(dict, always_update=True, layout=True)  # other encoding name -> pieces
     tokenizer_name = reactive("gpt2")
 
-    def on_mount(self) -> None:
-        self.border_title = self.TITLE
-
     def action_move(self, delta: int) -> None:
         if self.analysis is not None:
             self.post_message(TokenSelected(max(0, min(self.analysis.n_tokens - 1, self.selected + delta))))
