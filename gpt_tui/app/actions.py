@@ -46,7 +46,7 @@ ACTIONS: tuple[Action, ...] = (
            anywhere=True, aliases=("generate",)),
     Action("step", "generate one token; the candidates show what it was drawn from", ("f6", "ctrl+n"),
            label="step", bar=4, anywhere=True),
-    Action("stop", "stop generating and keep what was written; close a maximised panel", ("escape",),
+    Action("stop", "stop generating (Ctrl+C too) and keep what was written; close a maximised panel", ("escape",),
            label="stop", bar=5),
     Action("take", "append the generated text to the text", ("f7",), label="take", bar=7, anywhere=True),
     Action("max", "maximise the current panel, or restore it", ("f9",), label="max", bar=6, anywhere=True,

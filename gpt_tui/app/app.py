@@ -117,6 +117,9 @@ class ExplorerScreen(Screen):
     BINDINGS = [
         *actions.bindings(),
         *(Binding(p.KEY, f"key_panel('{p.NAME}')", p.TITLE, show=False, priority=True) for p in PANELS if p.KEY),
+        # Ctrl+C while generating stops it, as in a shell; otherwise it keeps Textual's meaning
+        # (copy the selection; or say how to quit): see check_action.
+        Binding("ctrl+c", "interrupt", "stop", show=False, priority=True),
         Binding("left", "select(-1)", "◀ token", show=False),
         Binding("right", "select(1)", "token ▶", show=False),
         Binding("home", "select_at(0)", "first token", show=False),
@@ -553,13 +556,13 @@ class ExplorerScreen(Screen):
         self.generation = replace(self.generation, state="cancelled" if message.cancelled else "done",
                                   detail="ended at <|endoftext|>" if eot else "")
 
-    def stop(self) -> bool:
+    def stop(self, key: str = "Esc") -> bool:
         """Stop a running generation at once, keeping what it wrote; True if one was running."""
         if not self.runs.stop():
             return False
         self.workers.cancel_group(self, "generation")
         self._show_generated()
-        self.generation = replace(self.generation, state="cancelled", detail="stopped with Esc; the text is kept")
+        self.generation = replace(self.generation, state="cancelled", detail=f"stopped with {key}; the text is kept")
         return True
 
     def take(self) -> None:
@@ -707,7 +710,12 @@ class ExplorerScreen(Screen):
         """A key that types a character is text while a text field has the focus."""
         if action in ("key", "key_panel", "key_step"):
             return not isinstance(self.focused, (Input, TextArea))
+        if action == "interrupt":
+            return self.runs.running
         return True
+
+    def action_interrupt(self) -> None:
+        self.stop(key="Ctrl+C")
 
     def action_do(self, name: str) -> None:
         action = BY_NAME[name]

@@ -213,6 +213,26 @@ async def test_escape_stops_generation_and_keeps_the_text(make_app):
         assert app.screen.text.startswith("Go") and len(app.screen.text) > 2
 
 
+async def test_ctrl_c_stops_generation_from_the_text_and_otherwise_does_not_quit(make_app):
+    app = make_app()
+    async with app.run_test(size=WIDE) as pilot:
+        await settle(pilot)
+        await type_text(pilot, "Go")
+        await command(pilot, "/temp 1")
+        await pilot.press("ctrl+k", *"gen 100000", "enter")  # (command() would wait for the run's end)
+        await pilot.pause(0.3)
+        assert app.screen.focused is app.screen.editor  # the run goes on while one types
+        await pilot.press("ctrl+c")
+        kept = len(app.screen.runs.tokens)
+        assert app.screen.generation.state == "cancelled" and 0 < kept < 100000
+        await settle(pilot, 0.2)
+        assert len(app.screen.runs.tokens) == kept and app.screen.text == "Go"
+        assert "stopped with Ctrl+C" in app.screen.generation.detail  # (wrapped on screen at this width)
+        await pilot.press("ctrl+c")  # nothing running: Textual's own meaning, never an exit
+        await settle(pilot)
+        assert app.is_running and app.screen.text == "Go"
+
+
 async def test_step_mode_one_token_per_key_and_candidates_follow(make_app):
     app = make_app()
     async with app.run_test(size=WIDE) as pilot:
