@@ -639,6 +639,10 @@ class ExplorerScreen(Screen):
 
     def on_descendant_focus(self, event) -> None:
         widget = event.widget
+        if self.focused is not widget:
+            # Stale: the focus moved on before this event arrived (Enter in the command bar gives it
+            # back, then /panel moves it again); following it would show the panel left behind.
+            return
         names = self.panel_names()
         for ancestor in [widget, *widget.ancestors]:
             if getattr(ancestor, "id", None) in names:

@@ -183,6 +183,22 @@ async def test_panel_keys_at_80x24(make_app):
         assert app.screen.text == "strawberry5" and app.screen._active == "candidates"
 
 
+async def test_every_panel_fills_the_screen_at_80x24(make_app):
+    """One panel at a time: each one chosen takes all the rows between the tabs and the text (the
+    generation panel once kept its 12-row height of the wide grid, leaving blank rows below)."""
+    from gpt_tui.app.panels import PANELS
+
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await type_text(pilot, "strawberry")
+        room = app.screen.query_one("#panels").region.height
+        for panel in PANELS:
+            await command(pilot, f"/panel {panel.NAME}")
+            shown = app.screen.query_one(panel)
+            assert app.screen._active == panel.NAME and shown.region.height == room, (panel.NAME, shown.region.height)
+
+
 async def test_seed_advances_per_run_unless_pinned(make_app):
     app = make_app(seed=None)
     async with app.run_test(size=WIDE) as pilot:
