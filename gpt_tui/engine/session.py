@@ -97,6 +97,11 @@ class Session:
         """Ids that mean something: nanoGPT pads its vocabulary past the tokenizer's."""
         return min(self.config.vocab_size, self.tokenizer.n_vocab)
 
+    @property
+    def prefix_ids(self) -> tuple[int, ...]:
+        """What the model's tokenizer files put before every text (Llama's and Gemma's BOS); () for GPT-2."""
+        return tuple(getattr(self.tokenizer, "prefix_ids", ()))
+
     def _tensor(self, ids: list[int]) -> torch.Tensor:
         return torch.tensor([ids], dtype=torch.long, device=self.loaded.device)
 
@@ -104,10 +109,13 @@ class Session:
 
     def encode(self, text: str, bos: bool = False, allow_special: bool = False, reserve: int = 0) -> Encoded:
         """Text -> ids that fit the context (leaving `reserve` places free), cutting from the front."""
-        if not text and not bos:
+        prefix = list(self.prefix_ids)
+        if not text and not bos and not prefix:
             raise InputError("the text is empty; type something (or use --bos to start from <|endoftext|>)")
         ids = self.tokenizer.encode(text, allow_special=allow_special)
-        if bos:
+        if prefix:  # the model's own BOS, as its tokenizer files add it (once: a chat template may write it)
+            ids = ids if ids[:len(prefix)] == prefix else [*prefix, *ids]
+        elif bos:
             ids = [self.tokenizer.eot_id, *ids]
         limit = max(1, self.n_ctx - reserve)
         dropped = max(0, len(ids) - limit)
@@ -153,11 +161,19 @@ class Session:
             last_logits=out.last_logits,  # (V,)
             final_hidden=out.final_hidden,  # (T, C)
             readout=self.readout,
-            attention=StoredAttention(out.queries, out.keys) if attention else None,  # (L, H, T, T)
+            attention=StoredAttention(out.queries, out.keys, self._attention_specs()) if attention else None,  # (L, H, T, T)
             residual=out.residual,  # (2L+1, T, C)
             _memo={pos: PositionPrediction(ids_, logits, float(lse), float(lp))
                    for pos, (ids_, logits, lse, lp) in out.tail.items()},
         )
+
+    def _attention_specs(self) -> list:
+        return [self.model.attention_spec(layer) for layer in range(self.config.n_layer)]
+
+    def kv_head(self, head: int) -> int:
+        """The key/value head a query head reads (itself, unless keys and values are shared: GQA/MQA)."""
+        group = self.config.n_head // getattr(self.config, "n_kv_head", self.config.n_head)
+        return head // group
 
     # -- next-token candidates ----------------------------------------------------------------------
 
@@ -205,7 +221,7 @@ class Session:
         if not 0 <= token_id < self.n_vocab:
             raise InputError(f"token id {token_id} is outside the vocabulary (0–{self.n_vocab - 1})")
         row = token_id if self.model.id_rows is None else int(self.model.id_rows[token_id])
-        return self.model.wte.weight[row].detach().float()
+        return self.model.embed_weight[row].detach().float()
 
     def nearest(self, vector: torch.Tensor, query: str, exclude: tuple[int, ...] = (), top: int = 10,
                 rare: bool = False) -> Neighbours:
@@ -276,7 +292,7 @@ class Session:
         if max_new_tokens < 1:
             return
         if not ids:
-            ids = [self.tokenizer.eot_id]  # an empty prompt starts a new document
+            ids = list(self.prefix_ids) or [self.tokenizer.eot_id]  # an empty prompt starts a new document
         context = list(ids[-self.n_ctx:])
         with torch.inference_mode():
             # only what this run needs, and never more than the window (it slides beyond)

@@ -84,6 +84,7 @@ class Piece:
     bytes: bytes
     start: int  # character offsets into the text: text[start:end]
     end: int
+    special: bool = False  # a control token (BOS, <|im_start|> …), not text
 
     @property
     def text(self) -> str:
