@@ -272,7 +272,8 @@ class GPT(nn.Module):
         return self.wte(rows)
 
     def position_embed(self, positions: torch.Tensor) -> torch.Tensor | None:
-        return self.wpe(positions)
+        table = getattr(self, "wpe", None)  # None: a model without a position table
+        return None if table is None else table(positions)
 
     def attention_spec(self, layer: int) -> None:
         return None  # plain causal softmax(q kᵀ / √D)
