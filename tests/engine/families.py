@@ -144,18 +144,22 @@ def randomise_(model: torch.nn.Module, seed: int) -> torch.nn.Module:
     return model
 
 
-def build(family: str, path: Path, seed: int = 0, dtype: torch.dtype = torch.float32, shard_bytes: str | None = None):
-    """Write a random `family` checkpoint to path; return the transformers model (fp32, eager)."""
+def build(family: str, path: Path, seed: int = 0, dtype: torch.dtype = torch.float32, shard_bytes: str | None = None,
+          overrides: dict | None = None):
+    """Write a random `family` checkpoint to path; return the transformers model (fp32, eager).
+    overrides: config fields on top of the family's (another shape); dtype: the dtype saved;
+    shard_bytes: save as shards of at most this size, with model.safetensors.index.json."""
     import transformers
     from tokenizers import Tokenizer
 
-    config_name, model_name, overrides, tok_kind, tok_config = FAMILIES[family]
+    config_name, model_name, family_overrides, tok_kind, tok_config = FAMILIES[family]
     path.mkdir(parents=True, exist_ok=True)
     tok_text = tokenizer_json(tok_kind)
     (path / "tokenizer.json").write_text(tok_text, encoding="utf-8")
     (path / "tokenizer_config.json").write_text(json.dumps(tok_config), encoding="utf-8")
     n_vocab = Tokenizer.from_str(tok_text).get_vocab_size(with_added_tokens=True)
-    config = getattr(transformers, config_name)(**{**SMALL, **overrides}, vocab_size=n_vocab + 6)  # padded, as Qwen's
+    config = getattr(transformers, config_name)(**{**SMALL, **family_overrides, **(overrides or {})},
+                                                   vocab_size=n_vocab + 6)  # padded, as Qwen's
     config._attn_implementation = "eager"
     torch.manual_seed(seed)
     model = randomise_(getattr(transformers, model_name)(config), seed).eval()
