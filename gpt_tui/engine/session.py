@@ -392,6 +392,8 @@ class Session:
     def info(self) -> dict:
         """The model card: architecture, parameters per matrix counted the way the seeds count them
         (W_E = vocabulary × d_model = …), where the biases are, device, dtype, memory."""
+        if not hasattr(self.model, "wte"):
+            return self._decoder_info()
         cfg = self.config
         C, V, L, N = cfg.n_embd, cfg.vocab_size, cfg.n_layer, cfg.n_ctx
         rows = cfg.embedding_rows
@@ -442,6 +444,28 @@ class Session:
             "weight_bytes": total * element,
             "kv_cache_bytes_per_token": 2 * L * C * element,  # a key and a value per layer
             # fast.py: whether the weights were packed for the CPU's matmul library, or why not
+            "inference": getattr(getattr(self.model, "fast", None), "reason", "plain PyTorch modules"),
+        }
+
+    def _decoder_info(self) -> dict:
+        """info() for the other architectures (decoder_card.py), with the same keys and a few more."""
+        from . import decoder_card
+
+        cfg = self.config
+        total = sum(p.numel() for p in self.model.parameters())
+        element = self.loaded.dtype.itemsize
+        return {
+            "model": self.name, "source": self.loaded.source, "tokenizer": self.tokenizer.name,
+            "vocab_size": cfg.vocab_size, "embedding_rows": cfg.vocab_size, "n_ctx": cfg.n_ctx,
+            "n_embd": cfg.n_embd, "n_layer": cfg.n_layer, "n_head": cfg.n_head, "head_dim": cfg.head_dim,
+            **decoder_card.describe(cfg),
+            "parameters": total,
+            "matrices": decoder_card.matrices(cfg),
+            "notes": decoder_card.notes(cfg, self.tokenizer.n_vocab),
+            "device": str(self.loaded.device),
+            "dtype": str(self.loaded.dtype).replace("torch.", ""),
+            "weight_bytes": total * element,
+            "kv_cache_bytes_per_token": 2 * cfg.n_layer * cfg.n_kv_head * cfg.head_dim * element,
             "inference": getattr(getattr(self.model, "fast", None), "reason", "plain PyTorch modules"),
         }
 

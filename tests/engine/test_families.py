@@ -179,3 +179,15 @@ def test_lens_uses_the_models_own_final_norm_and_cap(family):
     analysis = session.analyse(SAMPLE[:30])
     last_residual = analysis.residual[-1, -1:]
     assert np.abs(analysis.readout.lens_logits(last_residual)[0] - analysis.last_logits).max() <= TOL
+
+
+def test_model_card_counts_every_parameter_of_the_real_architecture(family):
+    name, hf, _, session = family
+    info = session.info()
+    assert sum(m["total"] for m in info["matrices"]) == info["parameters"] == hf.num_parameters()
+    names = [m["name"] for m in info["matrices"]]
+    assert "W_K (per layer)" in names and ("W_U (unembedding)" in names)
+    cfg = session.config
+    assert info["kv_cache_bytes_per_token"] == 2 * cfg.n_layer * cfg.n_kv_head * cfg.head_dim * 4
+    assert info["n_kv_head"] == cfg.n_kv_head < cfg.n_head
+    assert any("query heads share" in note for note in info["notes"])
