@@ -84,8 +84,12 @@ def check_memory(needed: int, device: torch.device, dtype: torch.dtype, name: st
     if free is None or needed * HEADROOM <= free:
         return
     hint = " (bfloat16 would halve it: --dtype bfloat16)" if dtype == torch.float32 else ""
-    raise ModelLoadError(f"{name}: the weights need {needed / 2**30:.1f} GiB in {str(dtype).replace('torch.', '')}"
-                         f"{hint}, but {device.type} has {free / 2**30:.1f} GiB free")
+    raise ModelLoadError(f"{name}: the weights need {_size(needed)} in {str(dtype).replace('torch.', '')}"
+                         f"{hint}, but {device.type} has {_size(free)} free")
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
 
 
 def load_decoder_dir(path: Path, hf: dict, device: torch.device, dtype: torch.dtype, name: str):
