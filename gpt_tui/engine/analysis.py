@@ -254,6 +254,17 @@ class Analysis:
         """(H, T) how much `query` attends to each key, in every head of one layer."""
         return self.attention.row(layer, query)
 
+    def head_label(self, layer: int, head: int) -> str:
+        """"head 5/7", with the key/value head it shares under grouped-query attention ("→ kv 2/3") and
+        the layer's sliding window ("· window 4,096") when it has one."""
+        label = f"head {head}/{self.n_head - 1}"
+        attention = self.attention
+        n_kv = getattr(attention, "n_kv_head", self.n_head)
+        if n_kv < self.n_head:
+            label += f" → kv {attention.kv_head(head)}/{n_kv - 1}"
+        window = attention.window(layer) if hasattr(attention, "window") else None
+        return label + (f" · window {window:,}" if window else "")
+
     def attended(self, layer: int, head: int, query: int, top: int = 8) -> list[tuple[int, float]]:
         """The keys a query token attends to most: (key position, weight), strongest first."""
         row = self.attention_row(layer, query)[head, : query + 1]

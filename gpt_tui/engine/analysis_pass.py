@@ -143,8 +143,10 @@ class StoredAttention:
     at and is then remembered; `row` gives one query's weights without computing the layer.
     """
 
-    def __init__(self, queries: np.ndarray, keys: np.ndarray, specs: list | None = None) -> None:
-        self.queries, self.keys = queries, keys  # (L, H, T, D) float32 each
+    def __init__(self, queries: np.ndarray, keys: np.ndarray, specs: list | None = None,
+                 n_kv_head: int | None = None) -> None:
+        self.queries, self.keys = queries, keys  # (L, H, T, D) float32 each; keys repeated per query head
+        self.n_kv_head = n_kv_head or queries.shape[1]  # fewer than H under grouped-query attention
         # Per layer, how scores become weights beyond GPT-2's plain causal softmax (decoder.AttentionSpec:
         # scale, soft-cap, sliding window); None for GPT-2.
         self.specs = specs or [None] * queries.shape[0]
@@ -183,6 +185,10 @@ class StoredAttention:
     def _options(self, layer: int) -> dict:
         spec = self.specs[layer]
         return {} if spec is None else {"scale": spec.scale, "softcap": spec.softcap, "window": spec.window}
+
+    def kv_head(self, head: int) -> int:
+        """The key/value head query head `head` shares (itself without grouped-query attention)."""
+        return head // (self.shape[1] // self.n_kv_head)
 
     def window(self, layer: int) -> int | None:
         """The layer's sliding window (keys within the last w positions), None when it sees them all."""

@@ -161,7 +161,8 @@ class Session:
             last_logits=out.last_logits,  # (V,)
             final_hidden=out.final_hidden,  # (T, C)
             readout=self.readout,
-            attention=StoredAttention(out.queries, out.keys, self._attention_specs()) if attention else None,  # (L, H, T, T)
+            attention=StoredAttention(out.queries, out.keys, self._attention_specs(),  # (L, H, T, T)
+                                      getattr(self.config, "n_kv_head", None)) if attention else None,
             residual=out.residual,  # (2L+1, T, C)
             _memo={pos: PositionPrediction(ids_, logits, float(lse), float(lp))
                    for pos, (ids_, logits, lse, lp) in out.tail.items()},
