@@ -60,6 +60,7 @@ class ArchConfig:
     positions: str = "rotary"  # rotary | learned | none
     ropes: tuple[Rope, ...] = (Rope(),)  # one per kind of layer
     layer_rope: tuple[int, ...] = ()  # per layer: which of `ropes` (empty: all the first)
+    nope: tuple[bool, ...] = ()  # per layer: True where no positions enter at all (SmolLM3's NoPE layers)
     qkv_bias: bool = False
     out_bias: bool = False
     mlp_bias: bool = False
@@ -85,6 +86,8 @@ class ArchConfig:
             raise ValueError(f"unknown norm {self.norm!r} or MLP {self.mlp!r}")
         if not (isinstance(self.norm_eps, (int, float)) and math.isfinite(self.norm_eps) and self.norm_eps > 0):
             raise ValueError(f"the norm epsilon must be a number > 0, not {self.norm_eps!r}")
+        if self.nope and len(self.nope) != self.n_layer:
+            raise ValueError("one rotary switch per layer")
         if self.windows and len(self.windows) != self.n_layer:
             raise ValueError("one sliding window (or none) per layer")
         if self.layer_rope and (len(self.layer_rope) != self.n_layer
@@ -106,6 +109,10 @@ class ArchConfig:
 
     def window(self, layer: int) -> int | None:
         return self.windows[layer] if self.windows else None
+
+    def rotary(self, layer: int) -> bool:
+        """Whether the layer turns its queries and keys (rotary models, NoPE layers aside)."""
+        return self.positions == "rotary" and not (self.nope and self.nope[layer])
 
     def rope(self, layer: int) -> Rope:
         return self.ropes[self.layer_rope[layer] if self.layer_rope else 0]
@@ -195,6 +202,17 @@ def _qwen3(hf: dict) -> ArchConfig:
     return replace(_llama(hf, "qwen3"), qk_norm=True, windows=windows)
 
 
+def _smollm3(hf: dict) -> ArchConfig:
+    from dataclasses import replace
+
+    n = hf["num_hidden_layers"]
+    uses_rope = hf.get("no_rope_layers") or [int((i + 1) % hf.get("no_rope_layer_interval", 4) != 0) for i in range(n)]
+    if len(uses_rope) != n:
+        raise ValueError("no_rope_layers must list every layer")
+    windows = _windows(hf, every_layer=False) if hf.get("use_sliding_window") else ()
+    return replace(_llama(hf, "smollm3"), nope=tuple(not bool(r) for r in uses_rope), windows=windows)
+
+
 def _gemma(hf: dict, family: str) -> ArchConfig:
     mlp = _act_mlp(hf)
     common = {**_common(hf, family), "tied": bool(hf.get("tie_word_embeddings", True))}
@@ -227,7 +245,7 @@ def _gemma(hf: dict, family: str) -> ArchConfig:
 FAMILIES = {
     # model_type -> reader; the architectures (config.json "architectures") each one stands for
     "llama": _llama,  # LlamaForCausalLM: Llama 3.x, SmolLM 1/2
-    "smollm3": None,  # not yet: layers without positions (no_rope_layers)
+    "smollm3": _smollm3,  # SmolLM3: every fourth layer without positions (NoPE)
     "mistral": lambda hf: _llama(hf, "mistral"),
     "qwen2": _qwen2,
     "qwen3": _qwen3,
@@ -235,7 +253,7 @@ FAMILIES = {
     "gemma2": lambda hf: _gemma(hf, "gemma2"),
     "gemma3_text": lambda hf: _gemma(hf, "gemma3"),
 }
-ARCHITECTURES = {"LlamaForCausalLM": "llama", "MistralForCausalLM": "mistral", "Qwen2ForCausalLM": "qwen2",
+ARCHITECTURES = {"LlamaForCausalLM": "llama", "SmolLM3ForCausalLM": "smollm3", "MistralForCausalLM": "mistral", "Qwen2ForCausalLM": "qwen2",
                  "Qwen3ForCausalLM": "qwen3", "Phi3ForCausalLM": "phi3", "Gemma2ForCausalLM": "gemma2",
                  "Gemma3ForCausalLM": "gemma3_text"}
 

@@ -246,7 +246,7 @@ class Decoder(nn.Module):
         tables: dict[int, tuple] = {}
         for layer, block in enumerate(self.blocks):
             rotary = None
-            if self.config.positions == "rotary":
+            if self.config.rotary(layer):
                 kind = self.config.layer_rope[layer] if self.config.layer_rope else 0
                 if kind not in tables:
                     tables[kind] = self._table(kind).cos_sin(positions, x.dtype)

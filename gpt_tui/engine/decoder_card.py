@@ -86,6 +86,9 @@ def describe(cfg: ArchConfig) -> dict:
     rope = cfg.rope(0)
     scaling = "" if rope.kind == "default" else f", {rope.kind} scaling ×{rope.factor:g}"
     partial = "" if rope.fraction == 1 else f", on {rope.fraction:.0%} of each head"
+    nope = [str(layer) for layer in range(cfg.n_layer) if not cfg.rotary(layer)]
+    if nope:
+        partial += f"; none in layer{'s' if len(nope) > 1 else ''} {', '.join(nope)}"
     return {
         "architecture": cfg.family,
         "n_kv_head": cfg.n_kv_head,

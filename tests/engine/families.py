@@ -98,6 +98,8 @@ FAMILIES = {
               "byte_bos", {"bos_token": "<|begin_of_text|>", "eos_token": "<|end_of_text|>"}),
     "smollm": ("LlamaConfig", "LlamaForCausalLM", dict(tie_word_embeddings=True, num_key_value_heads=1),
                "byte", {"eos_token": "<|end_of_text|>", "chat_template": CHATML}),
+    "smollm3": ("SmolLM3Config", "SmolLM3ForCausalLM", dict(no_rope_layers=[1, 0, 1], pad_token_id=None), "byte",
+                {"eos_token": "<|im_end|>", "chat_template": CHATML}),
     "qwen2": ("Qwen2Config", "Qwen2ForCausalLM", dict(tie_word_embeddings=True,
                                                       rope_scaling={"rope_type": "yarn", "factor": 4.0,
                                                                     "original_max_position_embeddings": 32}),
