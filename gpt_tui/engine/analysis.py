@@ -66,6 +66,7 @@ class Neighbours:
     rare: bool = False  # the query token was seen too rarely in training for its vector to mean much
     min_count: int = 0  # tokens seen fewer times than this were left out of the search
     searched: int = 0  # how many tokens were searched
+    matrix: str = "W_E"  # the matrix searched; on untied models it says W_U is another one
 
 
 class Readout(Protocol):

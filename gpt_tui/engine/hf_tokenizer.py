@@ -101,6 +101,11 @@ class HFTokenizer(Tokenizer):
             return bytes([int(piece[3:5], 16)])
         return piece.replace("\u2581", " ").encode("utf-8")
 
+    @property
+    def special_texts(self) -> tuple[str, ...]:
+        """The text of every special token (<bos>, <|im_start|> …), to find them in a chat document."""
+        return tuple(self.added[i] for i in sorted(self.special_ids))
+
     def is_special(self, token_id: int) -> bool:
         return token_id in self.special_ids
 

@@ -244,7 +244,14 @@ class Session:
             Neighbour(int(ids[r]), self.tokenizer.token_text(int(ids[r])), float(s))
             for s, r in zip(best.values, best.indices)
         )
-        return Neighbours(query=query, neighbours=neighbours, rare=rare, min_count=min_count, searched=searched)
+        return Neighbours(query=query, neighbours=neighbours, rare=rare, min_count=min_count, searched=searched,
+                          matrix=self.searched_matrix)
+
+    @property
+    def searched_matrix(self) -> str:
+        """What the neighbours search: W_E, which on an untied model is not W_U (the output side)."""
+        tied = self.model.unembed_weight is self.model.embed_weight
+        return "W_E" if tied else "W_E (untied: W_U differs)"
 
     def is_rare(self, token_id: int) -> bool:
         count = self.token_count(token_id)
@@ -374,7 +381,9 @@ class Session:
         template = self.chat_template()
         if template is None:
             return plain_document(turns, add_generation_prompt, eot=ENDOFTEXT if self.tokenizer.eot_id is not None else "")
-        return template_document(template.template, turns, list(template.special_tokens), template.bos_token,
+        # the tokenizer's own special tokens too (a tokenizer_config.json need not list them)
+        own = getattr(self.tokenizer, "special_texts", ())
+        return template_document(template.template, turns, [*template.special_tokens, *own], template.bos_token,
                                  template.eos_token, add_generation_prompt)
 
     def encode_document(self, document: ChatDocument) -> list[int]:

@@ -191,3 +191,40 @@ def test_model_card_counts_every_parameter_of_the_real_architecture(family):
     assert info["kv_cache_bytes_per_token"] == 2 * cfg.n_layer * cfg.n_kv_head * cfg.head_dim * 4
     assert info["n_kv_head"] == cfg.n_kv_head < cfg.n_head
     assert any("query heads share" in note for note in info["notes"])
+
+
+def test_neighbours_say_which_matrix_they_search(family):
+    name, hf, _, session = family
+    found = session.neighbours(session.encode("the").ids[-1], top=3)
+    tied = hf.config.tie_word_embeddings
+    assert found.matrix == ("W_E" if tied else "W_E (untied: W_U differs)")
+    assert len(found.neighbours) == 3
+
+
+CHAT_FAMILIES = ("smollm", "smollm3", "qwen2", "qwen3", "gemma2", "gemma3")
+
+
+def test_chat_template_renders_and_encodes_as_transformers_does(family):
+    """The model's own chat template (tokenizer_config.json), rendered in Jinja's sandbox: the same
+    document and the same ids as transformers' apply_chat_template, special tokens marked."""
+    from transformers import PreTrainedTokenizerFast
+
+    from gpt_tui.engine.chat import Turn
+
+    name, _, path, session = family
+    if name not in CHAT_FAMILIES:
+        assert session.chat_template() is None
+        return
+    turns = [Turn("user", "Where is the fox?"), Turn("assistant", "Over the dog."), Turn("user", "Why?")]
+    document = session.chat_document(turns)
+    reference = PreTrainedTokenizerFast(tokenizer_file=str(path / "tokenizer.json"),
+                                        **json.loads((path / "tokenizer_config.json").read_text()))
+    messages = [{"role": t.role, "content": t.content} for t in turns]
+    assert document.text == reference.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    want = reference.apply_chat_template(messages, tokenize=True, add_generation_prompt=True)
+    want = want["input_ids"] if isinstance(want, dict) or hasattr(want, "keys") else want
+    assert session.encode_document(document) == list(want)
+    assert document.special and all(document.text[s.start:s.end] == s.text for s in document.special)
+    # analysing the document as typed text with special tokens allowed: no second BOS in front
+    ids = session.encode(document.text, allow_special=True).ids
+    assert ids == list(want)
