@@ -101,10 +101,10 @@ class Attention(nn.Module):
             trace.key_out[layer].copy_(k.repeat_interleave(group, dim=1) if group > 1 else k)
         if cache is not None:
             k, v = cache.store(layer, k, v)  # (B, K, S, D)
-        if group > 1:  # each key/value head serves `group` query heads side by side
-            k, v = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)
         spec = self.spec
         if (trace is not None and trace.keeps_weights) or spec.softcap is not None:
+            if group > 1:  # each key/value head serves `group` query heads side by side
+                k, v = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)
             weights = attention_weights(q, k, past, scale=spec.scale, softcap=spec.softcap, window=spec.window)
             if trace is not None and trace.keeps_weights:
                 if trace.attention_out is not None:
@@ -112,9 +112,30 @@ class Attention(nn.Module):
                 trace.attention.append(weights)
             y = (weights @ v.float()).to(v.dtype)
         else:
-            mask = allowed(T, k.size(2), past, spec.window, q.device)
-            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=spec.scale)
+            y = grouped_attention(q, k, v, past, spec)
         return self.o(y.transpose(1, 2).reshape(B, T, -1))
+
+
+def grouped_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, past: int, spec: AttentionSpec) -> torch.Tensor:
+    """softmax(q kᵀ · scale) v without copying keys and values per query head: the G query heads of
+    each key/value head are stacked as G·T rows of one (B, K, G·T, D) query, under the (T, S) mask
+    tiled G times. q (B, H, T, D), k and v (B, K, S, D) -> (B, H, T, D)."""
+    B, H, T, D = q.shape
+    K, S = k.size(1), k.size(2)
+    G = H // K
+    rows = q.reshape(B, K, G * T, D)  # head h = kv·G + g: its T rows at g·T … g·T+T-1
+    if T == 1 and q.dtype != torch.float32 and q.device.type == "cpu":
+        # Decoding in half precision on the CPU: the fused kernel is slow for one query (gpt.py's
+        # _attend_one_query); float32 weights and their product with v are faster and exact.
+        scores = (rows.float() * spec.scale) @ k.float().transpose(-2, -1)  # (B, K, G, S)
+        if spec.window is not None and S > spec.window:
+            scores[..., : S - spec.window] = float("-inf")
+        y = (torch.softmax(scores, dim=-1) @ v.float()).to(v.dtype)
+    else:
+        mask = allowed(T, S, past, spec.window, q.device)
+        y = F.scaled_dot_product_attention(rows, k, v, attn_mask=None if mask is None else mask.repeat(G, 1),
+                                           scale=spec.scale)
+    return y.reshape(B, H, T, D)
 
 
 def allowed(T: int, S: int, past: int, window: int | None, device) -> torch.Tensor | None:

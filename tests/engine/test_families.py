@@ -228,3 +228,20 @@ def test_chat_template_renders_and_encodes_as_transformers_does(family):
     # analysing the document as typed text with special tokens allowed: no second BOS in front
     ids = session.encode(document.text, allow_special=True).ids
     assert ids == list(want)
+
+
+def test_bfloat16_decoding_through_the_cache_matches_its_full_forward(family):
+    """One token at a time through the KV cache (the one-query path in bfloat16, grouped heads, windows)
+    gives the logits a full forward over the same ids gives, up to bfloat16 rounding."""
+    name, _, path, session = family
+    loaded = load_model(str(path), device="cpu", dtype="bfloat16")
+    ids = session.encode(SAMPLE[:50]).ids
+    model = loaded.model
+    with torch.inference_mode():
+        cache = model.new_cache(capacity=len(ids))
+        model(torch.tensor([ids[:3]]), cache=cache)
+        steps = [model(torch.tensor([[t]]), cache=cache)[0, -1].float() for t in ids[3:]]
+        full = model(torch.tensor([ids]))[0, 3:].float()
+    got = torch.stack(steps)
+    assert (got - full).abs().max() <= 0.05 * full.abs().max()
+    assert (got.argmax(-1) == full.argmax(-1)).float().mean() >= 0.9
