@@ -266,6 +266,10 @@ class AnalysisPass:
             # Sized to the text (it grows as the user types): a full n_ctx cache would stay resident.
             cache = kept.cache if kept is not None else self.model.new_cache(capacity=len(ids) + CACHE_SLACK)
             cache.truncate(reuse)
+            stale = getattr(self.model, "cache_is_stale", None)
+            if reuse and stale is not None and stale(cache, len(ids) - reuse):  # longrope changed frequencies
+                reuse = 0
+                cache.truncate(0)
             old = kept.result if reuse else None
             result = self._run(ids, attention, residual, cache, old, reuse)
         if self.reuse_cache:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 NORMS = ("layernorm", "rmsnorm", "rmsnorm_1p")  # rmsnorm_1p: Gemma's x/rms · (1 + w), in float32
 MLPS = ("gelu", "gelu_tanh", "swiglu", "geglu", "geglu_tanh")  # gated: act(gate·x) ⊙ (up·x)
-ROPE_KINDS = ("default", "linear", "llama3", "yarn")
+ROPE_KINDS = ("default", "linear", "llama3", "yarn", "longrope")
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,10 @@ class Rope:
     attention_factor: float | None = None  # yarn: cos and sin scaled by it (None: derived from factor)
     truncate: bool = True
     fraction: float = 1.0  # share of each head's dimensions that rotate (Phi-3 partial rotary)
+    # longrope (Phi-3 128k): each frequency divided by its own factor, the short ones while the text
+    # fits original_ctx and the long ones beyond it; cos and sin scaled by attention_factor
+    short_factor: tuple[float, ...] = ()
+    long_factor: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         if self.kind not in ROPE_KINDS:
@@ -124,8 +128,9 @@ class ArchConfig:
 # -- reading a Hugging Face config.json -------------------------------------------------------------------
 
 
-def _rope(params: dict | None, theta_default: float, fraction: float = 1.0) -> Rope:
-    """One rope_parameters / rope_scaling dictionary -> Rope (transformers 4 and 5 spellings)."""
+def _rope(params: dict | None, theta_default: float, fraction: float = 1.0, hf: dict | None = None) -> Rope:
+    """One rope_parameters / rope_scaling dictionary -> Rope (transformers 4 and 5 spellings); hf: the
+    whole config.json, where Phi-3 keeps original_max_position_embeddings."""
     params = dict(params or {})
     kind = params.get("rope_type", params.get("type", "default")) or "default"
     if kind == "su":  # Phi-3's old name for longrope
@@ -136,9 +141,16 @@ def _rope(params: dict | None, theta_default: float, fraction: float = 1.0) -> R
         return Rope(theta=float(theta), fraction=float(fraction))
     keep = {k: params[k] for k in ("low_freq_factor", "high_freq_factor", "beta_fast", "beta_slow",
                                    "attention_factor", "truncate") if params.get(k) is not None}
-    return Rope(theta=float(theta), kind=kind, factor=float(params.get("factor", 1.0)),
-                original_ctx=int(params.get("original_max_position_embeddings") or 0),
-                fraction=float(fraction), **keep)
+    hf = hf or {}
+    original = int(params.get("original_max_position_embeddings") or hf.get("original_max_position_embeddings") or 0)
+    factor = params.get("factor")
+    if kind == "longrope":
+        keep["short_factor"] = tuple(float(x) for x in params["short_factor"])
+        keep["long_factor"] = tuple(float(x) for x in params["long_factor"])
+        if factor is None and original:
+            factor = hf.get("max_position_embeddings", original) / original
+    return Rope(theta=float(theta), kind=kind, factor=float(factor if factor is not None else 1.0),
+                original_ctx=original, fraction=float(fraction), **keep)
 
 
 def _common(hf: dict, family: str) -> dict:
@@ -154,7 +166,7 @@ def _common(hf: dict, family: str) -> dict:
 
 def _single_rope(hf: dict) -> Rope:
     params = hf.get("rope_parameters") or hf.get("rope_scaling") or {}
-    return _rope(params, hf.get("rope_theta", 10000.0), hf.get("partial_rotary_factor", 1.0))
+    return _rope(params, hf.get("rope_theta", 10000.0), hf.get("partial_rotary_factor", 1.0), hf)
 
 
 def _act_mlp(hf: dict) -> str:

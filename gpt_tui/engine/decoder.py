@@ -275,7 +275,20 @@ class Decoder(nn.Module):
             x = block(x, layer, rotary, cache, trace)
         if cache is not None:
             cache.length += T
+            cache.regime = self.rope_regime(past + T)
         return x
+
+    def rope_regime(self, length: int) -> bool | None:
+        """Which frequencies a pass reaching `length` tokens turns its keys with: longrope switches to
+        its long factors past the original context (None: the frequencies never change). Cached keys
+        of another regime must be computed again, as transformers does for Phi-3."""
+        if not any(rope.kind == "longrope" for rope in self.config.ropes):
+            return None
+        return length > min(rope.original_ctx for rope in self.config.ropes if rope.kind == "longrope")
+
+    def cache_is_stale(self, cache: KVCache, new_tokens: int) -> bool:
+        """True when the cached keys were turned otherwise than a pass adding new_tokens would turn them."""
+        return cache.length > 0 and self.rope_regime(cache.length + new_tokens) != cache.regime
 
     def _table(self, kind: int) -> RotaryTable:
         if kind not in self._tables:

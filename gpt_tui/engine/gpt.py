@@ -32,6 +32,8 @@ class KVCache:
         self.keys = [torch.empty(shape, device=device, dtype=dtype) for _ in range(config.n_layer)]
         self.values = [torch.empty(shape, device=device, dtype=dtype) for _ in range(config.n_layer)]
         self.length = 0  # tokens stored (committed after the whole forward pass)
+        # The rotary frequencies the stored keys were turned with (decoder.Decoder.rope_regime); None for GPT-2
+        self.regime = None
 
     def store(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Write this pass's (B, H, T, D) keys/values after the stored ones; return all of them."""

@@ -15,11 +15,20 @@ import torch
 from .architecture import Rope
 
 
-def inverse_frequencies(rope: Rope, head_dim: int) -> tuple[torch.Tensor, float]:
-    """(dim/2,) float32 angle per position of each rotating pair, and the factor cos/sin are scaled by."""
+def inverse_frequencies(rope: Rope, head_dim: int, long: bool = False) -> tuple[torch.Tensor, float]:
+    """(dim/2,) float32 angle per position of each rotating pair, and the factor cos/sin are scaled by
+    (long: longrope's factors for texts past its original context)."""
     dim = int(head_dim * rope.fraction)
     base = rope.theta ** (torch.arange(0, dim, 2, dtype=torch.int64).float() / dim)
     inv = 1.0 / base
+    if rope.kind == "longrope":
+        factors = torch.tensor(rope.long_factor if long else rope.short_factor, dtype=torch.float32)
+        if factors.numel() != inv.numel():
+            raise ValueError(f"longrope needs {inv.numel()} factors, the configuration gives {factors.numel()}")
+        scale = rope.attention_factor
+        if scale is None:
+            scale = 1.0 if rope.factor <= 1 else math.sqrt(1 + math.log(rope.factor) / math.log(rope.original_ctx))
+        return 1.0 / (factors * base), float(scale)
     if rope.kind == "default":
         return inv, 1.0
     if rope.kind == "linear":
@@ -69,12 +78,19 @@ class RotaryTable:
     def __init__(self, rope: Rope, head_dim: int) -> None:
         self.inv, self.scale = inverse_frequencies(rope, head_dim)
         self.dim = self.inv.numel() * 2  # dimensions that rotate (the rest pass through)
+        # longrope: other frequencies once a pass reaches past the original context (as transformers
+        # decides, from the furthest position of the pass)
+        self.long = inverse_frequencies(rope, head_dim, long=True) if rope.kind == "longrope" else None
+        self.original_ctx = rope.original_ctx
 
     def cos_sin(self, positions: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
         """positions (T,) -> cos, sin (T, dim) in dtype."""
-        angles = positions.float()[:, None] * self.inv.to(positions.device)[None, :]
+        inv, scale = self.inv, self.scale
+        if self.long is not None and int(positions.max()) + 1 > self.original_ctx:
+            inv, scale = self.long
+        angles = positions.float()[:, None] * inv.to(positions.device)[None, :]
         angles = torch.cat((angles, angles), dim=-1)
-        return (angles.cos() * self.scale).to(dtype), (angles.sin() * self.scale).to(dtype)
+        return (angles.cos() * scale).to(dtype), (angles.sin() * scale).to(dtype)
 
 
 def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:

@@ -316,10 +316,15 @@ class Session:
                 if stop_at_eot and token == self.tokenizer.eot_id:
                     return
                 context.append(token)
+                stale = getattr(self.model, "cache_is_stale", None)
                 if cache.length >= self.n_ctx:
                     # The window is full: slide it by re-reading the last three quarters.
                     context = context[-(3 * self.n_ctx) // 4:]
                     cache = self.model.new_cache()
+                    logits = self.model(self._tensor(context), cache=cache, last_only=True)[0, -1]
+                elif stale is not None and stale(cache, 1):
+                    # longrope moved to its long frequencies: every key again with them (as transformers does)
+                    cache = self.model.new_cache(capacity=min(self.n_ctx, len(context) + max_new_tokens))
                     logits = self.model(self._tensor(context), cache=cache, last_only=True)[0, -1]
                 else:
                     logits = self.model(self._tensor([token]), cache=cache)[0, -1]

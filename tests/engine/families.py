@@ -112,6 +112,11 @@ FAMILIES = {
     "phi3": ("Phi3Config", "Phi3ForCausalLM", dict(partial_rotary_factor=0.5, pad_token_id=0, bos_token_id=2,
                                                    eos_token_id=1),
              "sentencepiece", {"bos_token": "<bos>", "eos_token": "<eos>"}),
+    "phi3_long": ("Phi3Config", "Phi3ForCausalLM", dict(
+        pad_token_id=0, bos_token_id=2, eos_token_id=1, original_max_position_embeddings=16,
+        rope_scaling={"rope_type": "longrope", "short_factor": [1.0, 1.1, 1.3, 1.6, 2.0, 2.5, 3.0, 4.0],
+                      "long_factor": [1.0, 1.5, 2.0, 3.0, 5.0, 8.0, 12.0, 16.0]}),
+                  "sentencepiece", {"bos_token": "<bos>", "eos_token": "<eos>"}),
     "gemma2": ("Gemma2Config", "Gemma2ForCausalLM", dict(head_dim=16, sliding_window=4, attn_logit_softcapping=3.0,
                                                          final_logit_softcapping=5.0, query_pre_attn_scalar=24),
                "sentencepiece", {"bos_token": "<bos>", "eos_token": "<eos>", "chat_template": GEMMA_CHAT}),

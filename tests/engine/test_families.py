@@ -84,7 +84,7 @@ def test_bos_as_the_files_say(family):
     Qwen and SmolLM's do not; the BOS is shown as a marked special token."""
     name, _, path, session = family
     config = json.loads((path / "tokenizer_config.json").read_text())
-    expects_bos = name in ("llama", "mistral", "phi3", "gemma2", "gemma3")
+    expects_bos = name in ("llama", "mistral", "phi3", "phi3_long", "gemma2", "gemma3")
     ids = session.encode("Hello").ids
     tok = session.tokenizer
     if expects_bos:
@@ -235,13 +235,28 @@ def test_bfloat16_decoding_through_the_cache_matches_its_full_forward(family):
     gives the logits a full forward over the same ids gives, up to bfloat16 rounding."""
     name, _, path, session = family
     loaded = load_model(str(path), device="cpu", dtype="bfloat16")
-    ids = session.encode(SAMPLE[:50]).ids
+    ids = session.encode(SAMPLE[:80]).ids
     model = loaded.model
+    start = 18  # past phi3_long's original context of 16: its frequencies stay the same from here on
+    assert len(ids) > start + 10
     with torch.inference_mode():
         cache = model.new_cache(capacity=len(ids))
-        model(torch.tensor([ids[:3]]), cache=cache)
-        steps = [model(torch.tensor([[t]]), cache=cache)[0, -1].float() for t in ids[3:]]
-        full = model(torch.tensor([ids]))[0, 3:].float()
+        model(torch.tensor([ids[:start]]), cache=cache)
+        steps = [model(torch.tensor([[t]]), cache=cache)[0, -1].float() for t in ids[start:]]
+        full = model(torch.tensor([ids]))[0, start:].float()
     got = torch.stack(steps)
     assert (got - full).abs().max() <= 0.05 * full.abs().max()
     assert (got.argmax(-1) == full.argmax(-1)).float().mean() >= 0.9
+
+
+def test_longrope_crossing_its_original_context_recomputes_the_cache(tmp_path):
+    """Phi-3's longrope turns keys with other frequencies past its original context: a pass that
+    crosses it (typing, generating) gives the numbers of a fresh pass, not a mix of the two."""
+    hf = build("phi3_long", tmp_path, seed=9)
+    session = Session(load_model(str(tmp_path), device="cpu", dtype="float32"))
+    short, long = SAMPLE[:8], SAMPLE[:40]
+    assert len(session.encode(short).ids) <= 16 < len(session.encode(long).ids)
+    session.analyse(short)
+    grown = session.analyse(long)  # the kept cache was turned with the short factors
+    ref = _reference(hf, grown.ids)
+    assert np.abs(grown.last_logits - ref.logits[0, -1, :session.n_vocab].numpy()).max() <= TOL
