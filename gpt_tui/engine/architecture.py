@@ -273,6 +273,8 @@ ARCHITECTURES = {"LlamaForCausalLM": "llama", "SmolLM3ForCausalLM": "smollm3", "
 def model_type(hf: dict) -> str | None:
     """The family a config.json describes: its model_type, else its first architecture."""
     kind = hf.get("model_type")
+    if kind == "gemma3" and isinstance(hf.get("text_config"), dict):
+        return "gemma3_text"
     if kind in FAMILIES:
         return kind
     for arch in hf.get("architectures") or ():
@@ -281,8 +283,22 @@ def model_type(hf: dict) -> str | None:
     return kind
 
 
+# Gemma3TextConfig's defaults: the text_config of Gemma 3's image-text checkpoints lists only what differs.
+GEMMA3_TEXT_DEFAULTS = dict(vocab_size=262_208, hidden_size=2304, intermediate_size=9216, num_hidden_layers=26,
+                            num_attention_heads=8, num_key_value_heads=4, head_dim=256,
+                            hidden_activation="gelu_pytorch_tanh", max_position_embeddings=131_072,
+                            rms_norm_eps=1e-6, query_pre_attn_scalar=256, sliding_window=4096,
+                            rope_theta=1_000_000.0, rope_local_base_freq=10_000.0, tie_word_embeddings=True)
+
+
 def from_hf(hf: dict) -> ArchConfig:
     """A Hugging Face config.json (as a dict) -> ArchConfig; ValueError for what is not supported."""
+    if hf.get("model_type") == "gemma3" and isinstance(hf.get("text_config"), dict):
+        # Gemma 3's image-text checkpoints: their language model alone (the vision tower is left out)
+        text = {**GEMMA3_TEXT_DEFAULTS, **hf["text_config"], "model_type": "gemma3_text"}
+        if "tie_word_embeddings" in hf:
+            text["tie_word_embeddings"] = hf["tie_word_embeddings"]
+        return _gemma(text, "gemma3")
     kind = model_type(hf)
     reader = FAMILIES.get(kind)
     if reader is None:

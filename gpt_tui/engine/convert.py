@@ -36,7 +36,8 @@ GEMMA_NORMS = {
 }
 TOP_NAMES = {"model.embed_tokens.weight": "embed.weight", "model.norm.weight": "ln_final.weight",
              "lm_head.weight": "lm_head.weight"}
-IGNORED = re.compile(r"(rotary_emb\.inv_freq|\.embed_scale)$")  # buffers some exporters saved
+IGNORED = re.compile(r"(rotary_emb\.inv_freq|\.embed_scale)$"  # buffers some exporters saved
+                     r"|^(model\.)?(vision_tower|multi_modal_projector)\.")  # Gemma 3's image side: not shown
 
 
 class ConversionError(ValueError):

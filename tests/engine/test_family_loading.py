@@ -100,3 +100,29 @@ def test_extra_tensors_are_refused_not_ignored(tmp_path):
     save_file(state, str(tmp_path / "model.safetensors"), metadata={"format": "pt"})
     with pytest.raises(ModelLoadError, match="unexpected tensor"):
         load_model(str(tmp_path), device="cpu", dtype="float32")
+
+
+def test_gemma_3_image_text_checkpoint_opens_its_language_model(tmp_path):
+    """Gemma 3's 4B+ checkpoints are image-text models (model_type gemma3, a text_config inside): the
+    language model is read, the vision tower left out, and text-only logits equal transformers'."""
+    import transformers
+
+    from .families import randomise_, sentencepiece_tokenizer
+
+    (tmp_path / "tokenizer.json").write_text(sentencepiece_tokenizer())
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps({"bos_token": "<bos>", "eos_token": "<eos>"}))
+    text = dict(vocab_size=640, hidden_size=64, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4,
+                num_key_value_heads=2, head_dim=16, sliding_window=4, layer_types=["sliding_attention", "full_attention"])
+    vision = dict(hidden_size=32, intermediate_size=48, num_hidden_layers=1, num_attention_heads=2, image_size=28,
+                  patch_size=14)
+    config = transformers.Gemma3Config(text_config=text, vision_config=vision, mm_tokens_per_image=4,
+                                       image_token_index=639, boi_token_index=637, eoi_token_index=638)
+    torch.manual_seed(0)
+    hf = randomise_(transformers.Gemma3ForConditionalGeneration(config), 0).eval()
+    hf.save_pretrained(str(tmp_path))
+    loaded = load_model(str(tmp_path), device="cpu", dtype="float32")
+    assert loaded.model.config.family == "gemma3" and loaded.model.config.windows == (4, None)
+    ids = _ids(loaded)
+    with torch.no_grad():
+        want = hf(input_ids=torch.tensor([ids])).logits
+        assert (loaded.model(torch.tensor([ids])) - want).abs().max() <= 1e-4
