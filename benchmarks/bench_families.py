@@ -38,6 +38,7 @@ def main() -> None:
     p.add_argument("--shapes", default=None, help="comma-separated: smollm2-135m,qwen2.5-0.5b")
     p.add_argument("--dtypes", default=None, help="generation dtypes (default fp32,bf16)")
     p.add_argument("--tokens", type=int, default=128, help="text length of the analysis pass")
+    p.add_argument("--new", type=int, default=NEW, help="tokens generated per run")
     args = p.parse_args()
     reps = args.reps or (1 if args.quick else 2)
     rounds = args.rounds or (1 if args.quick else 3)
@@ -51,7 +52,7 @@ def main() -> None:
         for dtype in dtypes:
             runs = in_turns({impl: (lambda impl=impl: family_work(
                 "generate", impl=impl, ckpt=ckpt, dtype=dtype, threads=threads, reps=reps, prompt=PROMPT,
-                new_tokens=NEW)) for impl in ("hf", "gpt-tui")}, rounds)
+                new_tokens=args.new)) for impl in ("hf", "gpt-tui")}, rounds)
             tok_s = {impl: [r["tok_s"] for r in runs[impl]] for impl in runs}
             hf, ours = stats(sum(tok_s["hf"], [])), stats(sum(tok_s["gpt-tui"], []))
             speedup = paired_ratio(tok_s["gpt-tui"], tok_s["hf"])
@@ -60,7 +61,7 @@ def main() -> None:
             results.append({"kind": "generate", "shape": shape, "dtype": dtype, "hf_tok_s": hf, "gpt_tui_tok_s": ours,
                             "speedup": speedup["median"], "speedup_rounds": speedup, "same_greedy_tokens": same,
                             "rss_mb": rss, "path": runs["gpt-tui"][0]["path"]})
-            gen_rows.append([f"{shape} {dtype}", fmt(hf), fmt(ours), fmt_ratio(speedup), f"{same}/{NEW}",
+            gen_rows.append([f"{shape} {dtype}", fmt(hf), fmt(ours), fmt_ratio(speedup), f"{same}/{args.new}",
                              f"{rss['hf']:.0f} / {rss['gpt-tui']:.0f}"])
         impls = ("hf", "gpt-tui-analyse", "gpt-tui-append")
         runs = in_turns({impl: (lambda impl=impl: family_work(
@@ -76,7 +77,7 @@ def main() -> None:
                          *(f"{fmt(ms[i])} · {fmt_ratio(speedup[i])}" for i in impls[1:]),
                          " / ".join(f"{rss[i]:.0f}" for i in impls)])
 
-    md = (f"Greedy generation, {NEW} new tokens after a {PROMPT}-token prompt, KV cache, batch 1, {threads} threads "
+    md = (f"Greedy generation, {args.new} new tokens after a {PROMPT}-token prompt, KV cache, batch 1, {threads} threads "
           f"on both sides; tokens/s, median of {reps * rounds} (min–max) from {rounds} round(s) in turns:\n\n"
           + table(["shape dtype", "transformers", "gpt-tui", "ratio", "same greedy tokens",
                    "peak RSS MiB hf / gpt-tui"], gen_rows)

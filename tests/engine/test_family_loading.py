@@ -77,8 +77,8 @@ def test_a_model_that_does_not_fit_says_how_much_it_needs(tmp_path, monkeypatch)
 
 
 @pytest.mark.parametrize("change, message", [
-    ({"rope_parameters": {"rope_type": "longrope", "rope_theta": 10000.0, "short_factor": [1.0], "long_factor": [1.0]}},
-     "rotary scaling 'longrope' is not supported"),
+    ({"rope_parameters": {"rope_type": "dynamic", "rope_theta": 10000.0, "factor": 2.0}},
+     "rotary scaling 'dynamic' is not supported"),
     ({"model_type": "mamba", "architectures": ["MambaForCausalLM"]}, "model_type 'mamba' is not supported"),
     ({"num_key_value_heads": 3}, "cannot share 3 key/value heads"),
     ({"hidden_act": "relu"}, "activation 'relu' is not supported"),
