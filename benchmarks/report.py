@@ -10,9 +10,9 @@ import json
 
 from common import HERE, RESULTS, table
 
-ORDER = ("generate", "analyse", "tokenize", "app")
+ORDER = ("generate", "analyse", "tokenize", "app", "families")
 TITLES = {"generate": "Generation", "analyse": "Analysis pass", "tokenize": "`gpt-tui tokenize`",
-          "app": "Interactive session"}
+          "app": "Interactive session", "families": "Llama- and Qwen-shaped models"}
 SMALL_FP32_WEIGHTS_MB = 124_439_808 * 4 / 2**20  # GPT-2 small, tied: parameters × 4 bytes
 
 

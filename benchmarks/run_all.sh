@@ -13,7 +13,7 @@ PY="${PYTHON:-.venv/bin/python}"
 suffix=""
 for arg in "$@"; do [ "$arg" = "--quick" ] && suffix=".quick"; done
 mkdir -p benchmarks/results
-for name in generate analyse tokenize app; do
+for name in generate analyse tokenize app families; do
     echo "== $name" >&2
     "$PY" benchmarks/bench_$name.py "$@" --json-out "benchmarks/results/$name$suffix.json" | grep -v '^{'
 done

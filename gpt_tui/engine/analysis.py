@@ -66,6 +66,7 @@ class Neighbours:
     rare: bool = False  # the query token was seen too rarely in training for its vector to mean much
     min_count: int = 0  # tokens seen fewer times than this were left out of the search
     searched: int = 0  # how many tokens were searched
+    matrix: str = "W_E"  # the matrix searched; on untied models it says W_U is another one
 
 
 class Readout(Protocol):
@@ -253,6 +254,17 @@ class Analysis:
     def attention_row(self, layer: int, query: int) -> np.ndarray:
         """(H, T) how much `query` attends to each key, in every head of one layer."""
         return self.attention.row(layer, query)
+
+    def head_label(self, layer: int, head: int) -> str:
+        """"head 5/7", with the key/value head it shares under grouped-query attention ("→ kv 2/3") and
+        the layer's sliding window ("· window 4,096") when it has one."""
+        label = f"head {head}/{self.n_head - 1}"
+        attention = self.attention
+        n_kv = getattr(attention, "n_kv_head", self.n_head)
+        if n_kv < self.n_head:
+            label += f" → kv {attention.kv_head(head)}/{n_kv - 1}"
+        window = attention.window(layer) if hasattr(attention, "window") else None
+        return label + (f" · window {window:,}" if window else "")
 
     def attended(self, layer: int, head: int, query: int, top: int = 8) -> list[tuple[int, float]]:
         """The keys a query token attends to most: (key position, weight), strongest first."""

@@ -36,7 +36,7 @@ class ModelReadout:
 
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """(n, C) -> (n, V) float32 logits over the tokenizer's vocabulary."""
-        return self.model.unembed(hidden.to(self.model.wte.weight.dtype))[..., : self.n_vocab].float()
+        return self.model.unembed(hidden.to(self.model.embed_weight.dtype))[..., : self.n_vocab].float()
 
     def predictions(self, hidden: np.ndarray, following: np.ndarray) -> tuple[np.ndarray, ...]:
         """Final-layer-normed residuals (n, C) and the token after each (n,) (-1: none) -> top ids
@@ -44,7 +44,7 @@ class ModelReadout:
         n, k = hidden.shape[0], self.top_k
         out = (np.empty((n, k), np.int64), np.empty((n, k), np.float32), np.empty(n, np.float32),
                np.empty(n, np.float32))
-        device = self.model.wte.weight.device
+        device = self.model.embed_weight.device
         with torch.inference_mode():
             for a in range(0, n, LOGIT_CHUNK):
                 b = min(n, a + LOGIT_CHUNK)
@@ -76,9 +76,9 @@ class ModelReadout:
         return ids, probs
 
     def _lens(self, residual: np.ndarray, normed: bool) -> torch.Tensor:
-        w = self.model.wte.weight
+        w = self.model.embed_weight
         x = torch.from_numpy(np.ascontiguousarray(residual, dtype=np.float32)).to(w.device, w.dtype)
-        return self.logits(x if normed else self.model.ln_f(x))
+        return self.logits(x if normed else self.model.final_norm(x))
 
     def direct_logits(self, parts: np.ndarray, final: np.ndarray, token: int) -> tuple[np.ndarray, float]:
         """The linearised direct effect of residual parts (k, C) on one token's logit.
@@ -87,40 +87,44 @@ class ModelReadout:
         s the standard deviation of the final residual `final` (C,). Each part is centred, divided by
         that s, scaled by g and dotted with the token's unembedding row; the bias b gives the rest.
         Parts that sum to `final` therefore give direct effects that sum, with the bias term, to the
-        logit itself. Returns (effects (k,), the bias term).
+        logit itself. An RMSNorm (Llama, Gemma…) is the same without the centring and the bias, with
+        s = the root mean square. A final soft-cap (Gemma 2) is left out: the effects add up to the
+        logit before it. Returns (effects (k,), the bias term).
         """
-        ln = self.model.ln_f
+        ln = self.model.final_norm_module
         row = self.unembedding_row(token)  # (C,) float64
         x = np.asarray(final, dtype=np.float64)
-        scale = np.sqrt(x.var() + ln.eps)
-        gain = ln.weight.detach().double().cpu().numpy() if ln.weight is not None else 1.0
         parts = np.asarray(parts, dtype=np.float64)
-        centred = parts - parts.mean(axis=-1, keepdims=True)
-        effects = (centred / scale * gain) @ row
-        bias = float(ln.bias.detach().double().cpu().numpy() @ row) if ln.bias is not None else 0.0
+        if isinstance(ln, torch.nn.LayerNorm):
+            scale = np.sqrt(x.var() + ln.eps)
+            gain = ln.weight.detach().double().cpu().numpy() if ln.weight is not None else 1.0
+            parts = parts - parts.mean(axis=-1, keepdims=True)
+        else:  # RMSNorm
+            scale = np.sqrt((x * x).mean() + ln.eps)
+            gain = ln.gain().detach().double().cpu().numpy()
+        effects = (parts / scale * gain) @ row
+        bias = float(ln.bias.detach().double().cpu().numpy() @ row) if getattr(ln, "bias", None) is not None else 0.0
         return effects, bias
 
     def unembedding_row(self, token: int) -> np.ndarray:
         """(C,) float64: the vector whose dot product with the normalised residual is `token`'s logit."""
         model = self.model
         row = token if model.id_rows is None else int(model.id_rows[token])
-        return model.wte.weight[row].detach().double().cpu().numpy()
+        return model.unembed_weight[row].detach().double().cpu().numpy()
 
     def embedding_parts(self, ids: np.ndarray, positions: np.ndarray | None = None
                         ) -> tuple[np.ndarray, np.ndarray | None]:
         """Token ids (n,) at positions (n,; 0, 1, … if omitted) -> their token embeddings (n, C) and
         position embeddings (n, C), float32; the second is None for a model without a position table."""
         model = self.model
-        device = model.wte.weight.device
+        device = model.embed_weight.device
         with torch.inference_mode():
             idx = torch.as_tensor(np.asarray(ids), dtype=torch.long, device=device)
             rows = idx if model.id_rows is None else model.id_rows[idx]
-            tokens = model.wte(rows).float().cpu().numpy()
-            table = getattr(model, "wpe", None)
-            if table is None:
-                return tokens, None
+            tokens = model.token_embed(rows).float().cpu().numpy()
             where = torch.arange(len(idx)) if positions is None else torch.as_tensor(np.asarray(positions))
-            return tokens, table(where.to(device=device, dtype=torch.long)).float().cpu().numpy()
+            table = model.position_embed(where.to(device=device, dtype=torch.long))
+            return tokens, None if table is None else table.float().cpu().numpy()
 
     def reduce(self, logits: torch.Tensor, following: np.ndarray) -> tuple[np.ndarray, ...]:
         """(n, V) logits -> the four arrays of `predictions` for those n positions."""
@@ -139,8 +143,13 @@ class StoredAttention:
     at and is then remembered; `row` gives one query's weights without computing the layer.
     """
 
-    def __init__(self, queries: np.ndarray, keys: np.ndarray) -> None:
-        self.queries, self.keys = queries, keys  # (L, H, T, D) float32 each
+    def __init__(self, queries: np.ndarray, keys: np.ndarray, specs: list | None = None,
+                 n_kv_head: int | None = None) -> None:
+        self.queries, self.keys = queries, keys  # (L, H, T, D) float32 each; keys repeated per query head
+        self.n_kv_head = n_kv_head or queries.shape[1]  # fewer than H under grouped-query attention
+        # Per layer, how scores become weights beyond GPT-2's plain causal softmax (decoder.AttentionSpec:
+        # scale, soft-cap, sliding window); None for GPT-2.
+        self.specs = specs or [None] * queries.shape[0]
         L, H, T, _ = queries.shape
         self.shape = (L, H, T, T)
         self.dtype = np.dtype(np.float32)
@@ -158,7 +167,7 @@ class StoredAttention:
         if weights is None:
             with torch.inference_mode():
                 q, k = torch.from_numpy(self.queries[layer]), torch.from_numpy(self.keys[layer])
-                weights = attention_weights(q, k).numpy()
+                weights = attention_weights(q, k, **self._options(layer)).numpy()
             self._layers[layer] = weights
         return weights
 
@@ -171,7 +180,20 @@ class StoredAttention:
         with torch.inference_mode():
             q = torch.from_numpy(self.queries[layer, :, query:query + 1])  # (H, 1, D)
             k = torch.from_numpy(self.keys[layer])
-            return attention_weights(q, k, past=query)[:, 0].numpy()
+            return attention_weights(q, k, past=query, **self._options(layer))[:, 0].numpy()
+
+    def _options(self, layer: int) -> dict:
+        spec = self.specs[layer]
+        return {} if spec is None else {"scale": spec.scale, "softcap": spec.softcap, "window": spec.window}
+
+    def kv_head(self, head: int) -> int:
+        """The key/value head query head `head` shares (itself without grouped-query attention)."""
+        return head // (self.shape[1] // self.n_kv_head)
+
+    def window(self, layer: int) -> int | None:
+        """The layer's sliding window (keys within the last w positions), None when it sees them all."""
+        spec = self.specs[range(self.shape[0])[layer]]
+        return None if spec is None else spec.window
 
     def __getitem__(self, key):
         key = key if isinstance(key, tuple) else (key,)
@@ -244,6 +266,10 @@ class AnalysisPass:
             # Sized to the text (it grows as the user types): a full n_ctx cache would stay resident.
             cache = kept.cache if kept is not None else self.model.new_cache(capacity=len(ids) + CACHE_SLACK)
             cache.truncate(reuse)
+            stale = getattr(self.model, "cache_is_stale", None)
+            if reuse and stale is not None and stale(cache, len(ids) - reuse):  # longrope changed frequencies
+                reuse = 0
+                cache.truncate(0)
             old = kept.result if reuse else None
             result = self._run(ids, attention, residual, cache, old, reuse)
         if self.reuse_cache:
@@ -254,7 +280,7 @@ class AnalysisPass:
     def _run(self, ids: list[int], attention: bool, residual: bool, cache: KVCache, old: PassResult | None,
              reuse: int) -> PassResult:
         model, cfg = self.model, self.model.config
-        device = model.wte.weight.device
+        device = model.embed_weight.device
         T, R = len(ids), reuse
         n = T - R  # positions run now
         L, H, C = cfg.n_layer, cfg.n_head, cfg.n_embd
@@ -285,7 +311,7 @@ class AnalysisPass:
 
         idx = torch.tensor([ids[R:]], dtype=torch.long, device=device)
         rows = idx if model.id_rows is None else model.id_rows[idx]
-        h = model.ln_f(model.hidden(rows, cache, trace))[0]  # (n, C)
+        h = model.final_norm(model.hidden(rows, cache, trace))[0]  # (n, C)
         f_out.copy_(h)
         if not on_cpu:
             final[R:] = f_out.float().cpu().numpy()

@@ -204,6 +204,10 @@ def optimise_for_inference(model: nn.Module, unembedding: bool = True) -> FastRe
     The result is recorded as model.fast. Safe to call on any model: if packing is unavailable
     or a packed weight does not reproduce F.linear, the model stays on the plain path.
     """
+    if not hasattr(model, "wte"):
+        from .fast_decoder import optimise_decoder  # the other architectures (decoder.py)
+
+        return optimise_decoder(model, unembedding)
     weight = model.wte.weight
     reason = packing_support(weight.device, weight.dtype)
     if reason is None and model.training:

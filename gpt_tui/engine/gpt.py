@@ -27,10 +27,13 @@ class KVCache:
     def __init__(self, config: GPTConfig, batch: int, device, dtype, capacity: int | None = None) -> None:
         self.n_ctx = config.n_ctx
         capacity = config.n_ctx if capacity is None else max(1, min(capacity, config.n_ctx))
-        shape = (batch, config.n_head, capacity, config.head_dim)
+        heads = getattr(config, "n_kv_head", config.n_head)  # grouped-query models store fewer
+        shape = (batch, heads, capacity, config.head_dim)
         self.keys = [torch.empty(shape, device=device, dtype=dtype) for _ in range(config.n_layer)]
         self.values = [torch.empty(shape, device=device, dtype=dtype) for _ in range(config.n_layer)]
         self.length = 0  # tokens stored (committed after the whole forward pass)
+        # The rotary frequencies the stored keys were turned with (decoder.Decoder.rope_regime); None for GPT-2
+        self.regime = None
 
     def store(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Write this pass's (B, H, T, D) keys/values after the stored ones; return all of them."""
@@ -134,16 +137,26 @@ class SelfAttention(nn.Module):
         return (weights @ v.float()).to(v.dtype)
 
 
-def attention_weights(q: torch.Tensor, k: torch.Tensor, past: int = 0, out: torch.Tensor | None = None) -> torch.Tensor:
+def attention_weights(q: torch.Tensor, k: torch.Tensor, past: int = 0, out: torch.Tensor | None = None, *,
+                      scale: float | None = None, softcap: float | None = None,
+                      window: int | None = None) -> torch.Tensor:
     """softmax(q k^T / sqrt(D)) under the causal mask, in float32, for every head at once.
 
     q (..., T, D) are the queries of positions past..past+T-1; k (..., S, D) the keys of positions
     0..S-1. Returns (..., T, S); a query's weights on later keys are exactly 0.
+    Other architectures (decoder.py) may scale by `scale` instead of 1/sqrt(D), squash the scores
+    into (-softcap, softcap), and let a query see only the last `window` keys.
     """
     T, S = q.size(-2), k.size(-2)
-    scores = (q.float() * (1.0 / math.sqrt(q.size(-1)))) @ k.float().transpose(-2, -1)
+    scale = 1.0 / math.sqrt(q.size(-1)) if scale is None else scale
+    scores = (q.float() * scale) @ k.float().transpose(-2, -1)
+    if softcap is not None:
+        scores = torch.tanh(scores / softcap) * softcap
     if S > past + 1:  # some key comes after a query (never for one query at the end: decoding)
         scores.masked_fill_(~_causal_mask(T, S, past, q.device), float("-inf"))
+    if window is not None and S > window:  # keys that slid out of the window
+        rows = torch.arange(T, device=q.device).unsqueeze(1) + past
+        scores.masked_fill_(torch.arange(S, device=q.device).unsqueeze(0) <= rows - window, float("-inf"))
     return torch.softmax(scores, dim=-1, out=out)
 
 
@@ -237,6 +250,35 @@ class GPT(nn.Module):
             ids = torch.arange(self.config.vocab_size, device=self.wte.weight.device)
             return self.wte.weight, ids
         return self.wte.weight[: self.config.n_rows], self.row_ids
+
+    # -- the model protocol (decoder.Decoder has the same) -------------------------------------------
+
+    @property
+    def embed_weight(self) -> torch.Tensor:
+        """W_E (R, C): one row per embedding row (token id, or compact row)."""
+        return self.wte.weight
+
+    @property
+    def unembed_weight(self) -> torch.Tensor:
+        """W_U as rows, (R, C): tied, so W_E itself."""
+        return self.wte.weight
+
+    @property
+    def final_norm_module(self) -> nn.Module:
+        return self.ln_f
+
+    def final_norm(self, x: torch.Tensor) -> torch.Tensor:
+        return self.ln_f(x)
+
+    def token_embed(self, rows: torch.Tensor) -> torch.Tensor:
+        return self.wte(rows)
+
+    def position_embed(self, positions: torch.Tensor) -> torch.Tensor | None:
+        table = getattr(self, "wpe", None)  # None: a model without a position table
+        return None if table is None else table(positions)
+
+    def attention_spec(self, layer: int) -> None:
+        return None  # plain causal softmax(q kᵀ / √D)
 
     # -- forward -----------------------------------------------------------------------------------
 

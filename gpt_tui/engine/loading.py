@@ -27,7 +27,7 @@ CONV1D_WEIGHTS = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight",
 
 @dataclass
 class LoadedModel:
-    model: GPT
+    model: GPT  # or decoder.Decoder: the same protocol (embed_weight, final_norm, unembed, hidden …)
     tokenizer: Tokenizer
     name: str  # what the user would call it: "gpt2", "bundled", a path
     source: str  # where the weights came from
@@ -41,11 +41,11 @@ class LoadedModel:
 
     @property
     def device(self) -> torch.device:
-        return self.model.wte.weight.device
+        return self.model.embed_weight.device
 
     @property
     def dtype(self) -> torch.dtype:
-        return self.model.wte.weight.dtype
+        return self.model.embed_weight.dtype
 
 
 # -- devices ----------------------------------------------------------------------------------------
@@ -282,7 +282,9 @@ def _dir_tokenizer(path: Path) -> Tokenizer:
 def _load_hf_dir(path: Path, device, dtype, name: str) -> LoadedModel:
     hf = read_json_object(path / "config.json")
     if hf.get("model_type") not in (None, "gpt2"):
-        raise ModelLoadError(f"{path}: model_type {hf.get('model_type')!r} is not GPT-2")
+        from .load_decoder import load_decoder_dir  # Llama, Qwen, Gemma, Mistral, Phi-3 (architecture.py)
+
+        return load_decoder_dir(path, hf, device, dtype, name)
     if (path / "model.safetensors").exists():
         state, _ = _read_safetensors(path / "model.safetensors")
     elif (path / "pytorch_model.bin").exists():
@@ -340,7 +342,9 @@ def _hub_dir(repo_id: str) -> Path:
         from huggingface_hub import snapshot_download
     except ImportError:
         raise ModelLoadError("loading hub models needs huggingface_hub (pip install huggingface_hub)") from None
-    patterns = ["config.json", "model.safetensors", "vocab.json", "merges.txt", "generation_config.json"]
+    patterns = ["config.json", "model.safetensors", "vocab.json", "merges.txt", "generation_config.json",
+                "model-*.safetensors", "model.safetensors.index.json", "tokenizer.json", "tokenizer_config.json",
+                "chat_template.jinja"]
     try:
         return Path(snapshot_download(repo_id, allow_patterns=patterns, local_files_only=True))
     except Exception:

@@ -97,6 +97,11 @@ class Session:
         """Ids that mean something: nanoGPT pads its vocabulary past the tokenizer's."""
         return min(self.config.vocab_size, self.tokenizer.n_vocab)
 
+    @property
+    def prefix_ids(self) -> tuple[int, ...]:
+        """What the model's tokenizer files put before every text (Llama's and Gemma's BOS); () for GPT-2."""
+        return tuple(getattr(self.tokenizer, "prefix_ids", ()))
+
     def _tensor(self, ids: list[int]) -> torch.Tensor:
         return torch.tensor([ids], dtype=torch.long, device=self.loaded.device)
 
@@ -104,10 +109,13 @@ class Session:
 
     def encode(self, text: str, bos: bool = False, allow_special: bool = False, reserve: int = 0) -> Encoded:
         """Text -> ids that fit the context (leaving `reserve` places free), cutting from the front."""
-        if not text and not bos:
+        prefix = list(self.prefix_ids)
+        if not text and not bos and not prefix:
             raise InputError("the text is empty; type something (or use --bos to start from <|endoftext|>)")
         ids = self.tokenizer.encode(text, allow_special=allow_special)
-        if bos:
+        if prefix:  # the model's own BOS, as its tokenizer files add it (once: a chat template may write it)
+            ids = ids if ids[:len(prefix)] == prefix else [*prefix, *ids]
+        elif bos:
             ids = [self.tokenizer.eot_id, *ids]
         limit = max(1, self.n_ctx - reserve)
         dropped = max(0, len(ids) - limit)
@@ -153,11 +161,20 @@ class Session:
             last_logits=out.last_logits,  # (V,)
             final_hidden=out.final_hidden,  # (T, C)
             readout=self.readout,
-            attention=StoredAttention(out.queries, out.keys) if attention else None,  # (L, H, T, T)
+            attention=StoredAttention(out.queries, out.keys, self._attention_specs(),  # (L, H, T, T)
+                                      getattr(self.config, "n_kv_head", None)) if attention else None,
             residual=out.residual,  # (2L+1, T, C)
             _memo={pos: PositionPrediction(ids_, logits, float(lse), float(lp))
                    for pos, (ids_, logits, lse, lp) in out.tail.items()},
         )
+
+    def _attention_specs(self) -> list:
+        return [self.model.attention_spec(layer) for layer in range(self.config.n_layer)]
+
+    def kv_head(self, head: int) -> int:
+        """The key/value head a query head reads (itself, unless keys and values are shared: GQA/MQA)."""
+        group = self.config.n_head // getattr(self.config, "n_kv_head", self.config.n_head)
+        return head // group
 
     # -- next-token candidates ----------------------------------------------------------------------
 
@@ -205,7 +222,7 @@ class Session:
         if not 0 <= token_id < self.n_vocab:
             raise InputError(f"token id {token_id} is outside the vocabulary (0–{self.n_vocab - 1})")
         row = token_id if self.model.id_rows is None else int(self.model.id_rows[token_id])
-        return self.model.wte.weight[row].detach().float()
+        return self.model.embed_weight[row].detach().float()
 
     def nearest(self, vector: torch.Tensor, query: str, exclude: tuple[int, ...] = (), top: int = 10,
                 rare: bool = False) -> Neighbours:
@@ -227,7 +244,14 @@ class Session:
             Neighbour(int(ids[r]), self.tokenizer.token_text(int(ids[r])), float(s))
             for s, r in zip(best.values, best.indices)
         )
-        return Neighbours(query=query, neighbours=neighbours, rare=rare, min_count=min_count, searched=searched)
+        return Neighbours(query=query, neighbours=neighbours, rare=rare, min_count=min_count, searched=searched,
+                          matrix=self.searched_matrix)
+
+    @property
+    def searched_matrix(self) -> str:
+        """What the neighbours search: W_E, which on an untied model is not W_U (the output side)."""
+        tied = self.model.unembed_weight is self.model.embed_weight
+        return "W_E" if tied else "W_E (untied: W_U differs)"
 
     def is_rare(self, token_id: int) -> bool:
         count = self.token_count(token_id)
@@ -276,7 +300,7 @@ class Session:
         if max_new_tokens < 1:
             return
         if not ids:
-            ids = [self.tokenizer.eot_id]  # an empty prompt starts a new document
+            ids = list(self.prefix_ids) or [self.tokenizer.eot_id]  # an empty prompt starts a new document
         context = list(ids[-self.n_ctx:])
         with torch.inference_mode():
             # only what this run needs, and never more than the window (it slides beyond)
@@ -292,10 +316,15 @@ class Session:
                 if stop_at_eot and token == self.tokenizer.eot_id:
                     return
                 context.append(token)
+                stale = getattr(self.model, "cache_is_stale", None)
                 if cache.length >= self.n_ctx:
                     # The window is full: slide it by re-reading the last three quarters.
                     context = context[-(3 * self.n_ctx) // 4:]
                     cache = self.model.new_cache()
+                    logits = self.model(self._tensor(context), cache=cache, last_only=True)[0, -1]
+                elif stale is not None and stale(cache, 1):
+                    # longrope moved to its long frequencies: every key again with them (as transformers does)
+                    cache = self.model.new_cache(capacity=min(self.n_ctx, len(context) + max_new_tokens))
                     logits = self.model(self._tensor(context), cache=cache, last_only=True)[0, -1]
                 else:
                     logits = self.model(self._tensor([token]), cache=cache)[0, -1]
@@ -357,7 +386,9 @@ class Session:
         template = self.chat_template()
         if template is None:
             return plain_document(turns, add_generation_prompt, eot=ENDOFTEXT if self.tokenizer.eot_id is not None else "")
-        return template_document(template.template, turns, list(template.special_tokens), template.bos_token,
+        # the tokenizer's own special tokens too (a tokenizer_config.json need not list them)
+        own = getattr(self.tokenizer, "special_texts", ())
+        return template_document(template.template, turns, [*template.special_tokens, *own], template.bos_token,
                                  template.eos_token, add_generation_prompt)
 
     def encode_document(self, document: ChatDocument) -> list[int]:
@@ -376,6 +407,8 @@ class Session:
     def info(self) -> dict:
         """The model card: architecture, parameters per matrix counted the way the seeds count them
         (W_E = vocabulary × d_model = …), where the biases are, device, dtype, memory."""
+        if not hasattr(self.model, "wte"):
+            return self._decoder_info()
         cfg = self.config
         C, V, L, N = cfg.n_embd, cfg.vocab_size, cfg.n_layer, cfg.n_ctx
         rows = cfg.embedding_rows
@@ -426,6 +459,28 @@ class Session:
             "weight_bytes": total * element,
             "kv_cache_bytes_per_token": 2 * L * C * element,  # a key and a value per layer
             # fast.py: whether the weights were packed for the CPU's matmul library, or why not
+            "inference": getattr(getattr(self.model, "fast", None), "reason", "plain PyTorch modules"),
+        }
+
+    def _decoder_info(self) -> dict:
+        """info() for the other architectures (decoder_card.py), with the same keys and a few more."""
+        from . import decoder_card
+
+        cfg = self.config
+        total = sum(p.numel() for p in self.model.parameters())
+        element = self.loaded.dtype.itemsize
+        return {
+            "model": self.name, "source": self.loaded.source, "tokenizer": self.tokenizer.name,
+            "vocab_size": cfg.vocab_size, "embedding_rows": cfg.vocab_size, "n_ctx": cfg.n_ctx,
+            "n_embd": cfg.n_embd, "n_layer": cfg.n_layer, "n_head": cfg.n_head, "head_dim": cfg.head_dim,
+            **decoder_card.describe(cfg),
+            "parameters": total,
+            "matrices": decoder_card.matrices(cfg),
+            "notes": decoder_card.notes(cfg, self.tokenizer.n_vocab),
+            "device": str(self.loaded.device),
+            "dtype": str(self.loaded.dtype).replace("torch.", ""),
+            "weight_bytes": total * element,
+            "kv_cache_bytes_per_token": 2 * cfg.n_layer * cfg.n_kv_head * cfg.head_dim * element,
             "inference": getattr(getattr(self.model, "fast", None), "reason", "plain PyTorch modules"),
         }
 

@@ -84,6 +84,7 @@ class Piece:
     bytes: bytes
     start: int  # character offsets into the text: text[start:end]
     end: int
+    special: bool = False  # a control token (BOS, <|im_start|> …), not text
 
     @property
     def text(self) -> str:
@@ -352,6 +353,11 @@ def tokenizer_for_model(spec: str | None) -> Tokenizer:
         return get_tokenizer("gpt2")  # the bundled model's
     kind, path = locate(spec)
     if kind == "dir":
+        model_type = read_json_object(path / "config.json").get("model_type")
+        if model_type not in (None, "gpt2") and (path / "tokenizer.json").exists():
+            from .hf_tokenizer import tokenizer_for_dir  # Llama, Qwen, Gemma…: their own tokenizer.json
+
+            return tokenizer_for_dir(path)
         if (path / "vocab.json").exists() and (path / "merges.txt").exists():
             return tokenizer_from_dir(path)
         config = path / "config.json"

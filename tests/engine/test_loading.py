@@ -268,8 +268,18 @@ def test_unreadable_config_json(hf_dir, tmp_path):
 def test_wrong_model_type(hf_dir, tmp_path):
     path = _copy_hf_dir(hf_dir, tmp_path)
     config = json.loads((path / "config.json").read_text())
-    (path / "config.json").write_text(json.dumps({**config, "model_type": "llama"}))
-    assert "model_type 'llama' is not GPT-2" in _error(path)
+    (path / "config.json").write_text(json.dumps({**config, "model_type": "bert"}))
+    message = _error(path)
+    assert "model_type 'bert' is not supported" in message and "llama" in message  # the families it does read
+
+
+def test_gpt2_weights_under_a_llama_config_are_refused(hf_dir, tmp_path):
+    path = _copy_hf_dir(hf_dir, tmp_path)
+    config = json.loads((path / "config.json").read_text())
+    llama = {**config, "model_type": "llama", "hidden_size": 64, "num_attention_heads": 4, "num_hidden_layers": 2,
+             "intermediate_size": 128}
+    (path / "config.json").write_text(json.dumps(llama))
+    assert "not a llama checkpoint" in _error(path)
 
 
 def test_config_that_does_not_fit_the_weights(hf_dir, tmp_path):

@@ -71,7 +71,7 @@ class AttentionPanel(Panel, Widget, can_focus=True):
     def _subtitle(self) -> None:
         a = self.analysis
         subtitle = "" if a is None or a.attention is None else (
-            f"layer {self.layer_index}/{a.n_layer - 1} · head {self.head}/{a.n_head - 1}")
+            f"layer {self.layer_index}/{a.n_layer - 1} · {a.head_label(self.layer_index, self.head)}")
         if subtitle != self.border_subtitle:
             self.border_subtitle = subtitle
 

@@ -113,7 +113,7 @@ class NeighboursPanel(Panel, Widget, can_focus=True):
         analogy = bool(self.analogy)
         head.append("a − b + c = " if analogy else "nearest to ", style="dim")
         head.append(n.query, style="bold")
-        head.append(" in W_E (cosine)", style="dim")
+        head.append(f" in {n.matrix} (cosine)", style="dim")
         notes = []
         if analogy:
             notes.append(Text("moving the selection shows a token's neighbours again", style="dim"))

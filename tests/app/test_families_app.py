@@ -1,0 +1,39 @@
+"""The session on a Gemma-shaped checkpoint (grouped-query attention, sliding windows, its own
+SentencePiece-style tokenizer): the Tokens panel leads with the model's own tokenizer, and the
+Attention panel labels each query head with the key/value head it shares."""
+
+from __future__ import annotations
+
+import pytest
+
+from app_helpers import screen_text, settle, type_text
+
+from gpt_tui.app.panels.attention import AttentionPanel
+
+WIDE = (120, 40)
+
+
+@pytest.fixture(scope="module")
+def gemma_session(tmp_path_factory):
+    from tests.engine.families import build
+
+    from gpt_tui.engine.loading import load_model
+    from gpt_tui.engine.session import Session
+
+    path = tmp_path_factory.mktemp("gemma-shaped")
+    build("gemma2", path, seed=2)
+    return Session(load_model(str(path), device="cpu", dtype="float32"))
+
+
+async def test_own_tokenizer_first_and_gqa_heads_labelled(make_app, gemma_session):
+    app = make_app(session=gemma_session)
+    async with app.run_test(size=WIDE) as pilot:
+        await settle(pilot)
+        await type_text(pilot, "the fox")
+        a = app.screen.analysis
+        assert a.pieces[0].special and a.pieces[0].id == gemma_session.tokenizer.bos_id  # <bos>, as the files say
+        shown = screen_text(app)
+        assert gemma_session.tokenizer.name in shown
+        panel = app.screen.query_one(AttentionPanel)
+        assert panel.border_subtitle == "layer 0/2 · head 0/3 → kv 0/1 · window 4"
+        assert a.head_label(1, 3) == "head 3/3 → kv 1/1"  # a global layer: no window
