@@ -17,6 +17,7 @@ import typer
 from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
+from gpt_tui.cli_options import DEVICE_OPTION, DTYPE_OPTION, choice, examples, split_debug
 from gpt_tui.errors import UsageError, finish_output, interruptible, report
 from gpt_tui.fastcli import dump, show  # shared with the fast entry point; no heavy imports
 
@@ -43,8 +44,13 @@ class GuardedGroup(TyperGroup):
             raise typer.Exit(report(exc)) from None
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        global _debug
+        args, found = split_debug(list(sys.argv[1:] if args is None else args))
+        _debug = _debug or found
         try:
-            status = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            # One program name whatever started it (`python -m gpt_tui` too): its completion
+            # variable is _GPT_TUI_COMPLETE, and usage lines say `gpt-tui`.
+            status = super().main(args, "gpt-tui", complete_var, standalone_mode=False, **extra)
         except BaseException as exc:  # noqa: BLE001 - click's usage errors, Ctrl+C while parsing
             if isinstance(exc, SystemExit) or (_debug and not isinstance(exc, TyperException)):
                 raise
@@ -57,17 +63,19 @@ class GuardedGroup(TyperGroup):
 
 app = typer.Typer(
     cls=GuardedGroup,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish, PowerShell)
     no_args_is_help=False,
     context_settings={"help_option_names": ["-h", "--help"]},
     help="See how a GPT works, from a terminal. With no command, opens the interactive session.",
+    epilog=examples("gpt-tui", "gpt-tui --model gpt2-xl --device cuda --dtype bfloat16",
+                    "gpt-tui tokenize strawberry", "gpt-tui COMMAND --help"),
 )
 
 ModelOpt = Annotated[Optional[str], typer.Option("--model", "-m", help="bundled model if omitted; a directory, "
                      ".safetensors, .bin, nanoGPT ckpt.pt or gpt2 / gpt2-medium / gpt2-large / gpt2-xl / distilgpt2")]
-DeviceOpt = Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N | mps")]
-DtypeOpt = Annotated[str, typer.Option(help="auto | float32 | bfloat16 | float16 (auto: bf16 on CUDA, else fp32)")]
-TextArg = Annotated[Optional[str], typer.Argument(help="the text; read from stdin when omitted", show_default=False)]
+DeviceOpt = Annotated[str, typer.Option(**DEVICE_OPTION, help="where the model runs")]
+DtypeOpt = Annotated[str, typer.Option(**DTYPE_OPTION, help="auto: bfloat16 on CUDA, else float32")]
+TextArg = Annotated[Optional[str], typer.Argument(help="the text; '-' or omitted: read stdin", show_default=False)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print one JSON object")]
 BosOpt = Annotated[bool, typer.Option("--bos", help="prepend <|endoftext|> to the text")]
 SpecialOpt = Annotated[bool, typer.Option("--allow-special", help="treat <|endoftext|> typed in the text as the special token")]
@@ -111,15 +119,18 @@ def read_text(text: str | None, optional: bool = False) -> str:
     """The argument, else stdin, as text. Both must be UTF-8, checked by the same function (an
     argument's undecodable bytes reach Python as escapes, which the tokenizer turns back into bytes
     and refuses). stdin is read as Python's text mode reads it: CRLF line ends become LF, and the
-    one line end at the very end is dropped. optional: no text and no stdin give "" (generate)."""
-    if text is not None:
+    one line end at the very end is dropped. optional: no text and no stdin give "" (generate).
+    "-" means stdin, as in most Unix tools, even from a terminal (read until Ctrl+D)."""
+    if text is not None and text != "-":
         return text
     stdin = sys.stdin
     try:
         interactive = stdin is None or stdin.isatty()
     except (ValueError, OSError):  # a closed stream
         interactive = True
-    if interactive:
+    if text == "-" and (stdin is None or stdin.closed):
+        raise UsageError("'-' reads the text from stdin, but stdin is closed")
+    if interactive and text is None:
         if optional:
             return ""
         raise UsageError("no text given: pass it as an argument or pipe it on stdin")
@@ -164,6 +175,14 @@ def _sampling(temperature, top_k, top_p):
 # -- the interactive session ---------------------------------------------------------------------------
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from gpt_tui import __version__
+
+        print(f"gpt-tui {__version__}")
+        raise typer.Exit(0)
+
+
 @app.callback(invoke_without_command=True)
 def session(
     ctx: typer.Context,
@@ -171,11 +190,13 @@ def session(
     device: DeviceOpt = "auto",
     dtype: DtypeOpt = "auto",
     no_mouse: Annotated[bool, typer.Option("--no-mouse", help="keyboard only; leave the mouse to the terminal")] = False,
-    debug: Annotated[bool, typer.Option("--debug", help="show tracebacks")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="show tracebacks (anywhere on the line)")] = False,
+    version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_print_version,
+                                          help="print the version and exit")] = False,
 ) -> None:
     """Open the interactive session when no command is given."""
     global _debug
-    _debug = debug
+    _debug = _debug or debug
     if ctx.invoked_subcommand is not None:
         return
     from gpt_tui.app import run
@@ -187,7 +208,11 @@ def session(
 # -- tokenize ---------------------------------------------------------------------------------------------
 
 
-@app.command()
+@app.command(epilog=examples(
+    'gpt-tui tokenize strawberry',
+    'gpt-tui tokenize "Hello world" -e cl100k_base --json',
+    'cat notes.txt | gpt-tui tokenize - --ids',
+))
 @handle_errors
 def tokenize(
     text: TextArg = None,
@@ -201,15 +226,20 @@ def tokenize(
     """Cut text into tokens: each token's id, text, bytes and character span."""
     from gpt_tui.fastcli import print_tokens, tokenize_pieces  # shared with the entry point's fast path
 
+    from gpt_tui.fastcli import model_label
+
     text = read_text(text)
     tok, pieces = tokenize_pieces(text, encoding, model, allow_special)
-    print_tokens(text, tok, pieces, ids=ids, as_json=as_json)
+    print_tokens(text, tok, pieces, ids=ids, as_json=as_json, model=model_label(encoding, model))
 
 
 # -- next ---------------------------------------------------------------------------------------------------
 
 
-@app.command("next")
+@app.command("next", epilog=examples(
+    'gpt-tui next "The capital of France is"',
+    'gpt-tui next "Once upon a" -n 20 -t 0.7 -k 40 --json',
+))
 @handle_errors
 def next_tokens(
     text: TextArg = None,
@@ -260,7 +290,10 @@ def next_tokens(
 RAMP = " ░▒▓█"
 
 
-@app.command()
+@app.command(epilog=examples(
+    'gpt-tui attention "The cat sat on the mat" -l 3 -H 1',
+    'gpt-tui attention "a b a b" --json',
+))
 @handle_errors
 def attention(
     text: TextArg = None,
@@ -346,7 +379,11 @@ IdOpt = Annotated[Optional[int], typer.Option("--id", help="the token id instead
 TopNOpt = Annotated[int, typer.Option("--top", "-n", min=1)]
 
 
-@app.command()
+@app.command(epilog=examples(
+    'gpt-tui neighbours king',
+    "gpt-tui neighbours ' jump' -n 20 --json",
+    'gpt-tui neighbours --id 314',
+))
 @handle_errors
 def neighbours(token: NeighbourToken = None, token_id: IdOpt = None, top: TopNOpt = 10,
                model: ModelOpt = None, device: DeviceOpt = "auto", dtype: DtypeOpt = "auto",
@@ -355,7 +392,9 @@ def neighbours(token: NeighbourToken = None, token_id: IdOpt = None, top: TopNOp
     _neighbours(token, token_id, top, model, device, dtype, as_json)
 
 
-@app.command("neighbors", hidden=True)
+@app.command("neighbors", hidden=True, epilog=examples(
+    'gpt-tui neighbors king',
+))
 @handle_errors
 def neighbors(token: NeighbourToken = None, token_id: IdOpt = None, top: TopNOpt = 10,
               model: ModelOpt = None, device: DeviceOpt = "auto", dtype: DtypeOpt = "auto",
@@ -364,7 +403,10 @@ def neighbors(token: NeighbourToken = None, token_id: IdOpt = None, top: TopNOpt
     _neighbours(token, token_id, top, model, device, dtype, as_json)
 
 
-@app.command()
+@app.command(epilog=examples(
+    'gpt-tui analogy king man woman',
+    'gpt-tui analogy Paris France Italy -n 5 --json',
+))
 @handle_errors
 def analogy(a: str, b: str, c: str, top: TopNOpt = 10,
             model: ModelOpt = None, device: DeviceOpt = "auto", dtype: DtypeOpt = "auto",
@@ -382,11 +424,15 @@ def analogy(a: str, b: str, c: str, top: TopNOpt = 10,
 # -- generate -------------------------------------------------------------------------------------------------
 
 
-@app.command()
+@app.command(epilog=examples(
+    'gpt-tui generate "Once upon a time" --seed 1 --max-new-tokens 60',
+    'gpt-tui generate "The" -t 0 --json',
+    'echo "Dear diary," | gpt-tui generate - -m gpt2',
+))
 @handle_errors
 def generate(
     text: TextArg = None,
-    max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", "-n", min=1)] = 50,
+    max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", min=1, help="tokens to write at most")] = 50,
     temperature: Annotated[Optional[float], typer.Option(
         "--temperature", "-t", show_default=False,
         help="0 = greedy · default: the model's generation_config.json, else 1")] = None,
@@ -473,7 +519,10 @@ def _prob_style(prob: float) -> str:
 # -- score ------------------------------------------------------------------------------------------------------
 
 
-@app.command()
+@app.command(epilog=examples(
+    'gpt-tui score "The cat sat on the mat"',
+    'gpt-tui score - --json < essay.txt',
+))
 @handle_errors
 def score(
     text: TextArg = None,
@@ -516,7 +565,10 @@ def score(
 # -- info --------------------------------------------------------------------------------------------------------
 
 
-@app.command()
+@app.command(epilog=examples(
+    'gpt-tui info',
+    'gpt-tui info -m gpt2 --device cuda --dtype bfloat16 --json',
+))
 @handle_errors
 def info(model: ModelOpt = None, device: DeviceOpt = "auto", dtype: DtypeOpt = "auto",
          as_json: JsonOpt = False) -> None:
@@ -552,8 +604,13 @@ def info(model: ModelOpt = None, device: DeviceOpt = "auto", dtype: DtypeOpt = "
 
 # -- train ---------------------------------------------------------------------------------------------------------
 
+TRAIN_PRECISION = {"auto": "auto", "float32": "fp32", "bfloat16": "bf16"}  # --dtype -> TrainConfig.precision
 
-@app.command()
+
+@app.command(epilog=examples(
+    'gpt-tui train --corpus data/corpus --minutes 30',
+    'gpt-tui train --tokens 5000000 --dtype bfloat16 --out runs/small',
+))
 @handle_errors
 def train(
     corpus: Annotated[str, typer.Option(help="directory with train.txt and val.txt")] = "data/corpus",
@@ -568,7 +625,10 @@ def train(
     eval_every: Annotated[float, typer.Option(help="minutes between validation runs")] = 5.0,
     seed: int = 1337,
     device: DeviceOpt = "auto",
-    precision: Annotated[str, typer.Option(help="auto | fp32 | bf16 (autocast; auto measures)")] = "auto",
+    dtype: Annotated[str, typer.Option(parser=choice(("auto", "float32", "bfloat16")),
+                                       metavar="[auto|float32|bfloat16]",
+                                       help="autocast precision; auto measures which is faster here")] = "auto",
+    precision: Annotated[Optional[str], typer.Option(hidden=True, help="the old name of --dtype: fp32 | bf16")] = None,
     threads: Annotated[Optional[int], typer.Option(help="CPU threads for PyTorch")] = None,
 ) -> None:
     """Train a GPT-2-architecture model on a text corpus (Ctrl+C saves; run again to resume)."""
@@ -579,7 +639,7 @@ def train(
         cfg = TrainConfig(corpus=corpus, out=out, n_layer=n_layer, n_head=n_head, n_embd=n_embd, n_ctx=n_ctx,
                           dropout=dropout, compact=compact, batch_size=batch_size, lr=lr, warmup_steps=warmup_steps,
                           repeat_fraction=repeat_fraction, minutes=minutes, tokens=tokens, eval_every_minutes=eval_every, seed=seed, device=device,
-                          precision=precision, threads=threads)
+                          precision=precision or TRAIN_PRECISION[dtype.lower()], threads=threads)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     with interruptible():  # Ctrl+C saves a checkpoint

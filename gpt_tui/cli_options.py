@@ -1,0 +1,56 @@
+"""Option parsers and help pieces shared by every command: --device and --dtype are checked when
+the line is parsed, so a bad one is a usage error (exit 2) before anything loads, and --help and
+shell completion list the choices."""
+
+from __future__ import annotations
+
+import typer
+
+from gpt_tui.fastcli import DTYPE_NAMES, device_ok
+
+DEVICE_METAVAR = "[auto|cpu|cuda|cuda:N|mps]"
+DTYPE_METAVAR = "[" + "|".join(DTYPE_NAMES) + "]"
+
+
+def parse_device(value: str) -> str:
+    """auto | cpu | cuda | cuda:N | mps: the spelling is checked here; whether it exists, at load."""
+    if not device_ok(value):
+        raise typer.BadParameter(f"{value!r} is not a device; use auto, cpu, cuda, cuda:N or mps")
+    return value.strip().lower()
+
+
+def choice(names: tuple[str, ...]):
+    """A parser that accepts one of `names` (any case) and names them all otherwise."""
+
+    def parse(value: str) -> str:
+        if value.lower() not in names:
+            raise typer.BadParameter(f"{value!r} is not one of {', '.join(names)}")
+        return value.lower()
+
+    return parse
+
+
+def complete_from(names: tuple[str, ...]):
+    return lambda incomplete: [n for n in names if n.startswith(incomplete)]
+
+
+DEVICE_OPTION = dict(parser=parse_device, metavar=DEVICE_METAVAR,
+                     autocompletion=complete_from(("auto", "cpu", "cuda", "mps")))
+DTYPE_OPTION = dict(parser=choice(DTYPE_NAMES), metavar=DTYPE_METAVAR, autocompletion=complete_from(DTYPE_NAMES))
+
+
+def examples(*lines: str) -> str:
+    """A command's --help epilog: one example per line (Typer joins single line breaks, so each
+    line is its own paragraph)."""
+    return "Examples:\n\n" + "\n\n".join(f"  $ {line}" for line in lines)
+
+
+def split_debug(args: list[str]) -> tuple[list[str], bool]:
+    """(args without --debug, whether it was there): --debug is accepted anywhere on the line,
+    before or after the command, up to a `--` that ends the options."""
+    if "--" in args:
+        cut = args.index("--")
+        head, found = split_debug(args[:cut])
+        return head + args[cut:], found
+    kept = [a for a in args if a != "--debug"]
+    return kept, len(kept) != len(args)
