@@ -17,7 +17,7 @@ import typer
 from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
-from gpt_tui.cli_options import DEVICE_OPTION, DTYPE_OPTION, choice, examples, split_debug
+from gpt_tui.cli_options import DEVICE_OPTION, DTYPE_OPTION, choice, examples, hoist, split_debug
 from gpt_tui.errors import UsageError, finish_output, interruptible, report
 from gpt_tui.fastcli import dump, show  # shared with the fast entry point; no heavy imports
 
@@ -46,6 +46,7 @@ class GuardedGroup(TyperGroup):
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         global _debug
         args, found = split_debug(list(sys.argv[1:] if args is None else args))
+        args = hoist(args, "--revision")  # an option of the whole program, accepted anywhere
         _debug = _debug or found
         try:
             # One program name whatever started it (`python -m gpt_tui` too): its completion
@@ -87,6 +88,7 @@ SeedOpt = Annotated[Optional[int], typer.Option(min=0, max=2**64 - 1,
                     help="same seed, same text (random when omitted, and printed)")]
 
 _debug = False
+_revision: str | None = None  # --revision, for every command that loads a model
 
 
 def handle_errors(func):
@@ -150,9 +152,32 @@ def _console(stderr: bool = False):
 
 
 def _open(model, device, dtype):
+    from gpt_tui.engine import hub
     from gpt_tui.engine.session import Session
 
-    return Session.open(model, device=device, dtype=dtype)
+    spec = _model_spec(model)
+    if not _on_terminal(sys.stderr):
+        return Session.open(spec, device=device, dtype=dtype)
+    with hub.reporting(hub.stderr_reporter(sys.stderr)):  # a download shows its progress
+        return Session.open(spec, device=device, dtype=dtype)
+
+
+def _model_spec(model: str | None) -> str | None:
+    """--model with --revision folded in ("owner/name@revision")."""
+    from gpt_tui.engine.hub import with_revision
+
+    from pathlib import Path
+
+    if _revision and (model is None or Path(model).expanduser().exists()):
+        raise UsageError("--revision needs --model naming a Hugging Face Hub model, not a local path")
+    return with_revision(model, _revision)
+
+
+def _on_terminal(stream) -> bool:
+    try:
+        return stream is not None and stream.isatty()
+    except (ValueError, OSError):
+        return False
 
 
 def _note_dropped(dropped: int, kept: int, as_json: bool = False) -> None:
@@ -193,16 +218,20 @@ def session(
     debug: Annotated[bool, typer.Option("--debug", help="show tracebacks (anywhere on the line)")] = False,
     version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_print_version,
                                           help="print the version and exit")] = False,
+    revision: Annotated[Optional[str], typer.Option(
+        "--revision", help="with a Hub --model: the branch, tag or commit to load (as MODEL@REVISION)",
+        show_default=False)] = None,
 ) -> None:
     """Open the interactive session when no command is given."""
-    global _debug
+    global _debug, _revision
     _debug = _debug or debug
+    _revision = revision
     if ctx.invoked_subcommand is not None:
         return
     from gpt_tui.app import run
 
     with interruptible():  # the session handles its signals itself
-        return run(model=model, device=device, dtype=dtype, mouse=not no_mouse)
+        return run(model=_model_spec(model), device=device, dtype=dtype, mouse=not no_mouse)
 
 
 # -- tokenize ---------------------------------------------------------------------------------------------

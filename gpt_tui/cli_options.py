@@ -54,3 +54,19 @@ def split_debug(args: list[str]) -> tuple[list[str], bool]:
         return head + args[cut:], found
     kept = [a for a in args if a != "--debug"]
     return kept, len(kept) != len(args)
+
+
+def hoist(args: list[str], option: str) -> list[str]:
+    """`option VALUE` (or `option=VALUE`) moved to the front wherever it was, so that an option of
+    the whole program is also accepted after the command (up to a `--`)."""
+    end = args.index("--") if "--" in args else len(args)
+    front, rest, i = [], [], 0
+    while i < end:
+        arg = args[i]
+        if arg == option and i + 1 < end:
+            front += args[i:i + 2]
+            i += 2
+            continue
+        (front if arg.startswith(option + "=") else rest).append(arg)
+        i += 1
+    return front + rest + args[end:]

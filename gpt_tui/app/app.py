@@ -249,8 +249,11 @@ class ExplorerScreen(Screen):
         from gpt_tui.engine.tokenizer import available_encodings
 
         set_interactive_threads()  # leave a core to the UI, or decoding stalls while it paints
+        from gpt_tui.engine.hub import reporting
+
         try:
-            session = Session.open(spec, device=self.device, dtype=self.dtype)
+            with reporting(self._download_progress(spec)):  # a download's bytes, rate and ETA in the header
+                session = Session.open(spec, device=self.device, dtype=self.dtype)
         except ModelLoadError as exc:
             self.post_message(ModelFailed(spec, str(exc)))
             return
@@ -271,6 +274,29 @@ class ExplorerScreen(Screen):
         except Exception:
             names = []
         self.post_message(EncodingsFound(session, [n for n in names if n != session.tokenizer.name]))
+
+    def _download_progress(self, spec: str | None):
+        """A reporter for the load worker's thread: the header and the empty panels say how the
+        download stands, redrawn at most a few times a second."""
+        import time
+
+        last = [0.0]
+
+        def show(line: str) -> None:
+            if self._loading is None:
+                return  # loaded or failed meanwhile
+            self._loading = f"{spec} ({line})"
+            self._show_status()
+            if self.session is None:
+                self.notice = f"{line}…"
+
+        def report(progress) -> None:
+            now = time.monotonic()
+            if now - last[0] >= 0.25 or progress.done >= progress.total:
+                last[0] = now
+                self.app.call_from_thread(show, progress.line())
+
+        return report
 
     def on_encodings_found(self, message: EncodingsFound) -> None:
         if message.session is not self.session:

@@ -102,11 +102,11 @@ def test_generate_knobs(cli, model_dir, option, value, refusal):
     (["neighbours", "--id", str(2**70)], 1, "outside the vocabulary"),
     (["neighbours", "--id", "50257"], 1, "outside the vocabulary"),
     (["neighbours", "x", "--top", "0"], 2, "--top"),
-    (["next", "x", "--device", ""], 1, "device"),
+    (["next", "x", "--device", ""], 2, "is not a device"),
     (["next", "x", "--device", "cuda:99"], 1, "CUDA"),
-    (["next", "x", "--device", "tpu"], 1, "unknown device"),
+    (["next", "x", "--device", "tpu"], 2, "is not a device"),
     (["next", "x", "--dtype", "float16"], 1, "float16 is not supported on the CPU"),
-    (["next", "x", "--dtype", "int8"], 1, "unknown dtype"),
+    (["next", "x", "--dtype", "int8"], 2, "is not one of auto, float32, bfloat16, float16"),
 ])
 def test_other_knobs(cli, model_dir, args, status, words):
     one_line_error(cli(*args, "--model", model_dir), status, words)
