@@ -17,7 +17,8 @@ import typer
 from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
-from gpt_tui.cli_options import DEVICE_OPTION, DTYPE_OPTION, choice, examples, hoist, split_debug
+from gpt_tui.cli_options import (DEVICE_OPTION, DTYPE_OPTION, choice, complete_theme, examples, hoist, parse_theme,
+                                 split_debug)
 from gpt_tui.errors import UsageError, finish_output, interruptible, report
 from gpt_tui.fastcli import dump, show  # shared with the fast entry point; no heavy imports
 
@@ -68,7 +69,7 @@ app = typer.Typer(
     no_args_is_help=False,
     context_settings={"help_option_names": ["-h", "--help"]},
     help="See how a GPT works, from a terminal. With no command, opens the interactive session.",
-    epilog=examples("gpt-tui", "gpt-tui --model gpt2-xl --device cuda --dtype bfloat16",
+    epilog=examples("gpt-tui", "gpt-tui --model gpt2-xl --device cuda --dtype bfloat16", "gpt-tui --theme nord",
                     "gpt-tui tokenize strawberry", "gpt-tui COMMAND --help"),
 )
 
@@ -218,6 +219,10 @@ def session(
     debug: Annotated[bool, typer.Option("--debug", help="show tracebacks (anywhere on the line)")] = False,
     version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_print_version,
                                           help="print the version and exit")] = False,
+    theme: Annotated[Optional[str], typer.Option(
+        parser=parse_theme, metavar="NAME", autocompletion=complete_theme, show_default=False,
+        help="the session's colours for this run: textual-dark, nord, gruvbox, … (the theme picked in "
+             "the palette, Ctrl+P, is remembered)")] = None,
     revision: Annotated[Optional[str], typer.Option(
         "--revision", help="with a Hub --model: the branch, tag or commit to load (as MODEL@REVISION)",
         show_default=False)] = None,
@@ -231,7 +236,7 @@ def session(
     from gpt_tui.app import run
 
     with interruptible():  # the session handles its signals itself
-        return run(model=_model_spec(model), device=device, dtype=dtype, mouse=not no_mouse)
+        return run(model=_model_spec(model), device=device, dtype=dtype, mouse=not no_mouse, theme=theme)
 
 
 # -- tokenize ---------------------------------------------------------------------------------------------

@@ -39,6 +39,20 @@ DEVICE_OPTION = dict(parser=parse_device, metavar=DEVICE_METAVAR,
 DTYPE_OPTION = dict(parser=choice(DTYPE_NAMES), metavar=DTYPE_METAVAR, autocompletion=complete_from(DTYPE_NAMES))
 
 
+def parse_theme(value: str) -> str:
+    from gpt_tui.settings import theme_names
+
+    if value not in theme_names():
+        raise typer.BadParameter(f"no theme {value!r}; choose one of {', '.join(theme_names())}")
+    return value
+
+
+def complete_theme(incomplete: str) -> list[str]:
+    from gpt_tui.settings import theme_names
+
+    return [n for n in theme_names() if n.startswith(incomplete)]
+
+
 def examples(*lines: str) -> str:
     """A command's --help epilog: one example per line (Typer joins single line breaks, so each
     line is its own paragraph)."""

@@ -318,12 +318,12 @@ def fast_tokenize(args: list[str]) -> bool:
     return True
 
 
-SESSION_VALUES = {"--model": "model", "-m": "model", "--device": "device", "--dtype": "dtype"}
+SESSION_VALUES = {"--model": "model", "-m": "model", "--device": "device", "--dtype": "dtype", "--theme": "theme"}
 
 
 def parse_session(args: list[str]) -> dict | None:
     """Options of the bare `gpt-tui` command as run()'s keywords, or None to leave them to Typer."""
-    out: dict = {"model": None, "device": "auto", "dtype": "auto", "mouse": True}
+    out: dict = {"model": None, "device": "auto", "dtype": "auto", "mouse": True, "theme": None}
     i = 0
     while i < len(args):
         arg = args[i]
@@ -370,6 +370,11 @@ def dispatch(argv: list[str]) -> int | None:
 
         return cli_main()
     session = parse_session(argv)
+    if session is not None and session["theme"] is not None:
+        from gpt_tui.settings import theme_names  # textual's list: the session imports textual anyway
+
+        if session["theme"] not in theme_names():
+            session = None  # Typer says which themes there are, as a usage error
     if session is not None:
         from gpt_tui.app import run  # imports textual, not torch: the model loads after the first frame
         from gpt_tui.errors import interruptible

@@ -825,17 +825,39 @@ class GptTuiApp(App):
     ENABLE_COMMAND_PALETTE = True
 
     def __init__(self, model: str | None = None, device: str = "auto", dtype: str = "auto", session: Any = None,
-                 encodings: list[str] | None = None, seed: int | None = None, text: str = "") -> None:
+                 encodings: list[str] | None = None, seed: int | None = None, text: str = "",
+                 settings: Any = None, theme: str | None = None) -> None:
         """model: a spec for the engine's loader (None = bundled); or session: a ready Session (tests).
 
         encodings: other encodings to show beside the model's (None = all available offline).
         text: the text to start with (e.g. read from a pipe).
+        settings: gpt_tui.settings.Settings to start from and to save a theme chosen in the palette
+        into (None: Textual's default theme, nothing saved). theme: this run's theme (--theme),
+        which wins over the saved one without replacing it.
         """
         super().__init__()
         self._screen_args = dict(model=model, device=device, dtype=dtype, session=session, encodings=encodings,
                                  seed=seed, text=text)
+        self._settings = settings
+        self._start_theme = theme or (settings.theme if settings is not None else None)
+
+    def _apply_saved_theme(self) -> None:
+        if self._start_theme in self.available_themes:
+            self.theme = self._start_theme
+        if self._settings is not None:
+            self.theme_changed_signal.subscribe(self, self._remember_theme)
+
+    def _remember_theme(self, theme) -> None:
+        """A theme chosen in the palette is the one the next session starts with."""
+        if theme.name == self._start_theme:
+            return  # the one this session started with (--theme is for one run)
+        self._start_theme = None
+        if theme.name != self._settings.theme:
+            self._settings.theme = theme.name
+            self._settings.save()
 
     def on_mount(self) -> None:
+        self._apply_saved_theme()
         self.push_screen(ExplorerScreen(**self._screen_args))
         if self.is_headless:
             return
