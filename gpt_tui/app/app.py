@@ -812,6 +812,21 @@ class ExplorerScreen(Screen):
     def quit(self) -> None:
         self.app.exit()
 
+    def export(self) -> None:
+        """The screen as SVG and the analysis as JSON, in the current directory (app/export.py)."""
+        from gpt_tui.app.export import analysis_json, export
+
+        data = None
+        if self.analysis is not None and self.session is not None:
+            data = analysis_json(self.session, self.analysis, self._engine_params(), self.layer_index, self.head,
+                                 self.selected)
+        try:
+            saved = export(self.app, data)
+        except OSError as exc:
+            self.notify(f"could not export: {exc.strerror or exc}", severity="error", timeout=6)
+            return
+        self.notify("saved " + " and ".join(str(p) for p in saved), title="export", timeout=6)
+
     def notify_info(self, message: str) -> None:
         self.notify(message, timeout=2)
 
