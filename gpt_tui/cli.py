@@ -681,7 +681,7 @@ def train(
 
 
 # The views inside the layers (lens, stages, compare, positions, chat) register on `app` there.
-from gpt_tui import cli_layers  # noqa: E402,F401
+from gpt_tui import cli_layers, cli_serve  # noqa: E402,F401
 
 
 def main() -> int:

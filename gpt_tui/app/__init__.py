@@ -48,7 +48,12 @@ def run(model: str | None = None, device: str = "auto", dtype: str = "auto", mou
         theme: str | None = None) -> int:
     """Open the session full-screen; returns an exit status for the command line (2: no terminal)."""
     stdin_tty = sys.stdin is not None and sys.stdin.isatty()
-    problem = terminal_problem(stdin_tty, sys.stdout is not None and sys.stdout.isatty(), os.environ.get("TERM"))
+    if os.environ.get("TEXTUAL_DRIVER", "").endswith(":WebDriver"):  # a browser tab of `gpt-tui serve`
+        stdin_tty = True  # stdin and stdout are the web driver's pipes: no terminal needed, no text piped
+        problem = None
+    else:
+        problem = terminal_problem(stdin_tty, sys.stdout is not None and sys.stdout.isatty(),
+                                   os.environ.get("TERM"))
     text = ""
     if problem is None and not stdin_tty:
         text, problem = _read_piped_text()
