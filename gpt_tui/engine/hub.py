@@ -279,22 +279,65 @@ def _download(repo: str, revision: str | None) -> Path:
         raise ModelLoadError(f"{repo}: the repository has no config.json")
     wanted = [n for n in SIDE_FILES if n in sizes] + [n for n in weights if not n.endswith(".index.json")]
     tally = _Tally(repo, sum(sizes.get(n, 0) for n in wanted), report) if report else None
-    paths = [fetch(name, tally) for name in wanted]
+    paths = [fetch(name, tally, sizes.get(name, 0)) for name in wanted]
     return Path(paths[0]).parent
 
 
 def _fetcher(repo: str, commit: str | None, with_progress: bool):
-    """fetch(filename, tally=None) -> local path, through huggingface_hub's own download (its cache,
-    its locks, its resumption); bytes counted into `tally` where this huggingface_hub can report them."""
+    """fetch(filename, tally=None, size=0) -> local path, through huggingface_hub's own download (its cache,
+    its locks, its resumption), its bytes counted into `tally`: through the progress bar class
+    huggingface_hub accepts, or (releases before it took one) by watching the file grow."""
     import huggingface_hub
 
     reports = "tqdm_class" in inspect.signature(huggingface_hub.hf_hub_download).parameters
 
-    def fetch(filename: str, tally: _Tally | None = None) -> str:
-        extra = {"tqdm_class": tally.bar_class()} if tally is not None and reports and with_progress else {}
-        return huggingface_hub.hf_hub_download(repo, filename, revision=commit, **extra)
+    def fetch(filename: str, tally: _Tally | None = None, size: int = 0) -> str:
+        if tally is None or not with_progress:
+            return huggingface_hub.hf_hub_download(repo, filename, revision=commit)
+        if reports:
+            return huggingface_hub.hf_hub_download(repo, filename, revision=commit, tqdm_class=tally.bar_class())
+        with _watching(repo, tally, size):
+            return huggingface_hub.hf_hub_download(repo, filename, revision=commit)
 
     return fetch
+
+
+@contextmanager
+WATCH_EVERY = 0.25  # seconds between looks at a growing download
+
+
+def _watching(repo: str, tally: _Tally, size: int):
+    """Count the bytes of the repository's `*.incomplete` files in the cache (where huggingface_hub
+    writes a download before it moves it into place) until the block ends."""
+    import threading
+
+    blobs = Path(cache_dir()) / f"models--{repo.replace('/', '--')}" / "blobs"
+    stop = threading.Event()
+    counted = [0]
+
+    def grown() -> int:
+        try:
+            return sum(p.stat().st_size for p in blobs.glob("*.incomplete"))
+        except OSError:  # moved into place between listing and stat
+            return counted[0]
+
+    def watch() -> None:
+        while not stop.wait(WATCH_EVERY):
+            size = grown()
+            if size > counted[0]:
+                tally.add(size - counted[0])
+                counted[0] = size
+
+    watcher = threading.Thread(target=watch, name="gpt-tui-download-progress", daemon=True)
+    watcher.start()
+    start = tally.done
+    try:
+        yield
+    finally:
+        stop.set()
+        watcher.join()
+    tally.done = start  # the file is whole now: count exactly its size, not what was seen of it
+    tally.add(size)
 
 
 # -- errors -------------------------------------------------------------------------------------------

@@ -321,3 +321,37 @@ def test_the_cli_refuses_a_revision_without_a_hub_model(hf_dir):
     for args in (["info", "--revision", "main"], ["info", "--model", hf_dir, "--revision", "main"]):
         result = _cli(*args)
         assert result.exit_code == 2 and "--revision needs --model naming a Hugging Face Hub model" in result.stderr
+
+
+def test_progress_without_a_progress_bar_hook(online, hf_dir, monkeypatch):
+    """huggingface_hub releases before hf_hub_download took tqdm_class: the growing *.incomplete
+    file in the cache is watched instead."""
+    import time
+
+    online.add("org/tiny", hf_dir)
+
+    def old_download(repo, filename, revision=None, local_files_only=False):  # no tqdm_class
+        if local_files_only:
+            return online.hf_hub_download(repo, filename, revision=revision, local_files_only=True)
+        blobs = online.cache / f"models--{repo.replace('/', '--')}" / "blobs"
+        blobs.mkdir(parents=True, exist_ok=True)
+        data = (online.repos[repo] / filename).read_bytes()
+        partial = blobs / f"{filename}.incomplete"
+        with open(partial, "wb") as out:
+            for start in range(0, len(data), len(data) // 4 + 1):
+                out.write(data[start:start + len(data) // 4 + 1])
+                out.flush()
+                time.sleep(0.1)
+        target = snapshot(online.cache, repo) / filename
+        partial.replace(target)
+        return str(target)
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", old_download)
+    monkeypatch.setattr(hub, "WATCH_EVERY", 0.01)
+    seen = []
+    with hub.reporting(seen.append):
+        load_model("org/tiny", device="cpu", optimise=False)
+    total = seen[-1].total
+    assert seen[-1].done == total == sum(p.stat().st_size for p in hf_dir.iterdir() if p.name in
+                                         ("config.json", "generation_config.json", "model.safetensors"))
+    assert any(0 < p.done < total and p.done not in (0, total) for p in seen[:-1])  # seen while it grew
