@@ -302,10 +302,10 @@ def _fetcher(repo: str, commit: str | None, with_progress: bool):
     return fetch
 
 
-@contextmanager
 WATCH_EVERY = 0.25  # seconds between looks at a growing download
 
 
+@contextmanager
 def _watching(repo: str, tally: _Tally, size: int):
     """Count the bytes of the repository's `*.incomplete` files in the cache (where huggingface_hub
     writes a download before it moves it into place) until the block ends."""
