@@ -15,7 +15,10 @@ from typing import Annotated, Optional
 
 import typer
 from typer.core import TyperGroup
-from typer.exceptions import TyperException
+try:
+    from typer.exceptions import TyperException  # newer typer carries its own copy of click
+except ImportError:  # older typer: click's own
+    from click.exceptions import ClickException as TyperException
 
 from gpt_tui.cli_options import (DEVICE_OPTION, DTYPE_OPTION, choice, complete_theme, examples, hoist, parse_theme,
                                  split_debug)

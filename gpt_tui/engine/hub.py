@@ -215,6 +215,7 @@ def offline() -> bool:
 
 
 def cache_dir() -> str:
+    """The Hub cache: HF_HUB_CACHE, else HF_HOME/hub, else ~/.cache/huggingface/hub."""
     from huggingface_hub import constants
 
     return str(constants.HF_HUB_CACHE)
@@ -248,7 +249,8 @@ def _cached(repo: str, revision: str | None) -> Path | None:
     import huggingface_hub
 
     try:
-        config = huggingface_hub.hf_hub_download(repo, "config.json", revision=revision, local_files_only=True)
+        config = huggingface_hub.hf_hub_download(repo, "config.json", revision=revision, local_files_only=True,
+                                                 cache_dir=cache_dir())
     except Exception:  # not cached (or not all of it): downloading decides
         return None
     snapshot = Path(config).parent
@@ -290,14 +292,16 @@ def _fetcher(repo: str, commit: str | None, with_progress: bool):
     import huggingface_hub
 
     reports = "tqdm_class" in inspect.signature(huggingface_hub.hf_hub_download).parameters
+    where = cache_dir()  # as huggingface_hub resolved HF_HOME / HF_HUB_CACHE, passed on explicitly
 
     def fetch(filename: str, tally: _Tally | None = None, size: int = 0) -> str:
         if tally is None or not with_progress:
-            return huggingface_hub.hf_hub_download(repo, filename, revision=commit)
+            return huggingface_hub.hf_hub_download(repo, filename, revision=commit, cache_dir=where)
         if reports:
-            return huggingface_hub.hf_hub_download(repo, filename, revision=commit, tqdm_class=tally.bar_class())
+            return huggingface_hub.hf_hub_download(repo, filename, revision=commit, cache_dir=where,
+                                                   tqdm_class=tally.bar_class())
         with _watching(repo, tally, size):
-            return huggingface_hub.hf_hub_download(repo, filename, revision=commit)
+            return huggingface_hub.hf_hub_download(repo, filename, revision=commit, cache_dir=where)
 
     return fetch
 

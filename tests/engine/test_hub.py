@@ -330,7 +330,7 @@ def test_progress_without_a_progress_bar_hook(online, hf_dir, monkeypatch):
 
     online.add("org/tiny", hf_dir)
 
-    def old_download(repo, filename, revision=None, local_files_only=False):  # no tqdm_class
+    def old_download(repo, filename, revision=None, local_files_only=False, cache_dir=None):  # no tqdm_class
         if local_files_only:
             return online.hf_hub_download(repo, filename, revision=revision, local_files_only=True)
         blobs = online.cache / f"models--{repo.replace('/', '--')}" / "blobs"
