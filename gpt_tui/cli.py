@@ -93,6 +93,7 @@ SeedOpt = Annotated[Optional[int], typer.Option(min=0, max=2**64 - 1,
 
 _debug = False
 _revision: str | None = None  # --revision, for every command that loads a model
+_before_command: dict = {}  # --model, --device, --dtype given before the command's name
 
 
 def handle_errors(func):
@@ -159,6 +160,9 @@ def _open(model, device, dtype):
     from gpt_tui.engine import hub
     from gpt_tui.engine.session import Session
 
+    model = model if model is not None else _before_command.get("model")
+    device = device if device != "auto" else _before_command.get("device", "auto")
+    dtype = dtype if dtype != "auto" else _before_command.get("dtype", "auto")
     spec = _model_spec(model)
     if not _on_terminal(sys.stderr):
         return Session.open(spec, device=device, dtype=dtype)
@@ -235,6 +239,8 @@ def session(
     _debug = _debug or debug
     _revision = revision
     if ctx.invoked_subcommand is not None:
+        # `gpt-tui --model X info`: options before the command are the command's defaults
+        _before_command.update(model=model, device=device, dtype=dtype)
         return
     from gpt_tui.app import run
 
@@ -266,6 +272,7 @@ def tokenize(
     from gpt_tui.fastcli import model_label
 
     text = read_text(text)
+    model = model if model is not None else _before_command.get("model")
     tok, pieces = tokenize_pieces(text, encoding, model, allow_special)
     print_tokens(text, tok, pieces, ids=ids, as_json=as_json, model=model_label(encoding, model))
 

@@ -213,3 +213,11 @@ def on_a_terminal(*args: str, env: dict) -> str:
 def test_token_boundaries_show_without_colour(env):
     shown = on_a_terminal("tokenize", "strawberry", env=env)
     assert shown.splitlines()[0].strip() == "st|raw|berry", shown
+
+
+def test_options_before_the_command_apply_to_it(cli, model_dir):
+    before = json.loads(cli("--model", model_dir, "info", "--json").stdout)
+    after = json.loads(cli("info", "--model", model_dir, "--json").stdout)
+    assert before["source"] == after["source"] == str(model_dir)
+    result = cli("--device", "cuda:7", "next", "x", "--model", model_dir)
+    assert result.exit_code == 1 and "cuda" in result.stderr.lower()
