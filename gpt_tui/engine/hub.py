@@ -68,14 +68,15 @@ def weights_files(present: Callable[[str], bool], read_index: Callable[[str], di
 def read_weights(path: Path, read_safetensors, torch_load) -> dict:
     """The state dict of a Hugging Face model directory: model.safetensors, its shards, or
     pytorch_model.bin (or its shards) through the caller's safe torch.load."""
-    files = weights_files(lambda n: (path / n).is_file(), lambda n: _read_index(path / n))
+    # exists(), not is_file(): a FIFO or a directory in its place is named as such by the reader
+    files = weights_files(lambda n: (path / n).exists(), lambda n: _read_index(path / n))
     if not files:
         raise ModelLoadError(f"{path}: no model.safetensors or pytorch_model.bin (nor a sharded index) "
                              "in this directory")
     shards = files[1:] if files[0].endswith(".index.json") else files
     state: dict = {}
     for name in shards:
-        if not (path / name).is_file():
+        if not (path / name).exists():
             raise ModelLoadError(f"{path}: shard {name} named by {files[0]} is missing")
         part = read_safetensors(path / name)[0] if name.endswith(".safetensors") else torch_load(path / name)
         if not isinstance(part, dict):
