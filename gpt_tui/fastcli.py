@@ -16,9 +16,21 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 
 FLAGS = {"--ids": "ids", "--json": "as_json", "--allow-special": "allow_special"}
+DTYPE_NAMES = ("auto", "float32", "bfloat16", "float16")
+SCHEMA_VERSION = 1  # of every --json object; README's "JSON output" says what a change means
+
+
+def device_ok(spec: str) -> bool:
+    """Whether `spec` is spelled as a device: auto, cpu, cuda, cuda:N or mps."""
+    spec = spec.strip().lower()
+    kind, colon, index = spec.partition(":")
+    if colon:
+        return kind == "cuda" and index.isdigit()
+    return spec in ("auto", "cpu", "cuda", "mps")
 VALUES = {"--encoding": "encoding", "-e": "encoding", "--model": "model", "-m": "model"}
 
 
@@ -27,8 +39,9 @@ def show(text: str) -> str:
     return text.replace(" ", "␣").replace("\n", "⏎").replace("\t", "→").replace("\r", "␍")
 
 
-def dump(obj) -> None:
-    """JSON out; NaN and infinities (absent tokens of a compact model) become null."""
+def dump(obj: dict) -> None:
+    """One JSON object out, its schema_version first; NaN and infinities (absent tokens of a compact
+    model) become null."""
 
     def clean(value):
         if isinstance(value, float) and not math.isfinite(value):
@@ -39,7 +52,7 @@ def dump(obj) -> None:
             return [clean(v) for v in value]
         return value
 
-    sys.stdout.write(json.dumps(clean(obj), ensure_ascii=False) + "\n")
+    sys.stdout.write(json.dumps({"schema_version": SCHEMA_VERSION, **clean(obj)}, ensure_ascii=False) + "\n")
 
 
 def make_console(**options):
@@ -63,11 +76,18 @@ def tokenize_pieces(text: str, encoding: str | None, model: str | None, allow_sp
     return tok, tok.tokenize(text, allow_special=allow_special)
 
 
-def print_tokens(text: str, tok, pieces, ids: bool = False, as_json: bool = False) -> None:
-    """What `gpt-tui tokenize` prints: JSON, the ids alone, or coloured chips and a table."""
+def model_label(encoding: str | None, model: str | None) -> str | None:
+    """The "model" of tokenize's JSON: the one whose tokenizer was used, none when -e named one."""
+    return None if encoding else (model or "bundled")
+
+
+def print_tokens(text: str, tok, pieces, ids: bool = False, as_json: bool = False,
+                 model: str | None = None) -> None:
+    """What `gpt-tui tokenize` prints: JSON, the ids alone, or coloured chips and a table.
+    model: the model whose tokenizer this is (None when an encoding was named instead)."""
     if as_json:
         dump({
-            "encoding": tok.name, "n_tokens": len(pieces), "n_chars": len(text),
+            "model": model, "encoding": tok.name, "n_tokens": len(pieces), "n_chars": len(text),
             "tokens": [{"id": p.id, "text": p.text, "bytes": p.bytes.hex(), "start": p.start, "end": p.end}
                        for p in pieces],
         })
@@ -100,8 +120,6 @@ class TokenTable:
 
     def _screen(self, out):
         """(width, style -> (start, end) escape codes, or None for plain text) for this output."""
-        import os
-
         try:
             tty = out.isatty()
         except (AttributeError, ValueError, OSError):
@@ -154,12 +172,15 @@ class TokenTable:
         seen: dict[int, tuple[str, list[int]]] = {}  # token id -> (chip, its characters' cells)
         line: list[str] = []
         used = 0
+        last = len(self.pieces) - 1
         for i, p in enumerate(self.pieces):
             chip = seen.get(p.id)
             if chip is None:
                 shown = show(p.text) + ("|" if self.bars else "")
                 chip = seen[p.id] = (shown, [_cells(c) for c in shown] if not shown.isascii() else [1] * len(shown))
             shown, cells = chip
+            if i == last and self.bars:  # bars go between tokens: st|raw|berry
+                shown, cells = shown[:-1], cells[:-1]
             if codes:
                 key = (i % len(CHIP_STYLES), p.is_partial)
                 if key not in styled:
@@ -292,16 +313,17 @@ def fast_tokenize(args: list[str]) -> bool:
         tok, pieces = tokenize_pieces(text, parsed["encoding"], parsed["model"], parsed["allow_special"])
     except Exception:  # an unknown encoding, a missing file…: the full CLI words the error
         return False
-    print_tokens(text, tok, pieces, ids=parsed["ids"], as_json=parsed["as_json"])
+    print_tokens(text, tok, pieces, ids=parsed["ids"], as_json=parsed["as_json"],
+                 model=model_label(parsed["encoding"], parsed["model"]))
     return True
 
 
-SESSION_VALUES = {"--model": "model", "-m": "model", "--device": "device", "--dtype": "dtype"}
+SESSION_VALUES = {"--model": "model", "-m": "model", "--device": "device", "--dtype": "dtype", "--theme": "theme"}
 
 
 def parse_session(args: list[str]) -> dict | None:
     """Options of the bare `gpt-tui` command as run()'s keywords, or None to leave them to Typer."""
-    out: dict = {"model": None, "device": "auto", "dtype": "auto", "mouse": True}
+    out: dict = {"model": None, "device": "auto", "dtype": "auto", "mouse": True, "theme": None}
     i = 0
     while i < len(args):
         arg = args[i]
@@ -316,6 +338,8 @@ def parse_session(args: list[str]) -> dict | None:
                 value = args[i]
             if not value or (eq and name == "-m"):
                 return None
+            if (name == "--device" and not device_ok(value)) or (name == "--dtype" and value.lower() not in DTYPE_NAMES):
+                return None  # Typer says what is wrong, as a usage error
             out[SESSION_VALUES[name]] = value
         else:
             return None  # a command, --help, --debug, an unknown option: Typer decides
@@ -336,7 +360,21 @@ def dispatch(argv: list[str]) -> int | None:
         import errno
 
         raise OSError(errno.EBADF, "standard output is closed")
+    if argv == ["--version"]:
+        from gpt_tui import __version__
+
+        sys.stdout.write(f"gpt-tui {__version__}\n")
+        return 0
+    if "_GPT_TUI_COMPLETE" in os.environ:  # the shell asks for completions
+        from gpt_tui.cli import main as cli_main
+
+        return cli_main()
     session = parse_session(argv)
+    if session is not None and session["theme"] is not None:
+        from gpt_tui.settings import theme_names  # textual's list: the session imports textual anyway
+
+        if session["theme"] not in theme_names():
+            session = None  # Typer says which themes there are, as a usage error
     if session is not None:
         from gpt_tui.app import run  # imports textual, not torch: the model loads after the first frame
         from gpt_tui.errors import interruptible

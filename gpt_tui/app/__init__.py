@@ -44,10 +44,16 @@ def _read_piped_text() -> tuple[str, str | None]:
     return text, None
 
 
-def run(model: str | None = None, device: str = "auto", dtype: str = "auto", mouse: bool = True) -> int:
+def run(model: str | None = None, device: str = "auto", dtype: str = "auto", mouse: bool = True,
+        theme: str | None = None) -> int:
     """Open the session full-screen; returns an exit status for the command line (2: no terminal)."""
     stdin_tty = sys.stdin is not None and sys.stdin.isatty()
-    problem = terminal_problem(stdin_tty, sys.stdout is not None and sys.stdout.isatty(), os.environ.get("TERM"))
+    if os.environ.get("TEXTUAL_DRIVER", "").endswith(":WebDriver"):  # a browser tab of `gpt-tui serve`
+        stdin_tty = True  # stdin and stdout are the web driver's pipes: no terminal needed, no text piped
+        problem = None
+    else:
+        problem = terminal_problem(stdin_tty, sys.stdout is not None and sys.stdout.isatty(),
+                                   os.environ.get("TERM"))
     text = ""
     if problem is None and not stdin_tty:
         text, problem = _read_piped_text()
@@ -62,7 +68,9 @@ def run(model: str | None = None, device: str = "auto", dtype: str = "auto", mou
     # What the imports made (textual's and our modules) lives as long as the process: frozen, it is
     # left out of the collector's full passes, one of which would otherwise delay the first frame.
     gc.freeze()
-    app = GptTuiApp(model=model, device=device, dtype=dtype, text=text)
+    from gpt_tui.settings import Settings
+
+    app = GptTuiApp(model=model, device=device, dtype=dtype, text=text, settings=Settings.load(), theme=theme)
     try:
         app.run(mouse=mouse)
     except (BrokenPipeError, OSError):  # the terminal went away (SSH dropped): leave quietly

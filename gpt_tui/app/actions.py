@@ -79,6 +79,8 @@ ACTIONS: tuple[Action, ...] = (
     Action("clear", "clear the text and the generation (Ctrl+Z brings the text back)", ("ctrl+l",),
            label="clear", anywhere=True),
     Action("undo", "undo the last change to the text (a clear, a take, a pick)", ("ctrl+z",)),
+    Action("export", "save the screen (SVG) and the analysis (JSON) in the current directory", ("ctrl+s",),
+           anywhere=True, aliases=("save",)),
     Action("quit", "leave gpt-tui", ("ctrl+q",), label="quit", bar=9, anywhere=True, aliases=("q", "exit")),
 )
 BY_NAME = {a.name: a for a in ACTIONS}

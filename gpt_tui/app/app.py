@@ -252,8 +252,11 @@ class ExplorerScreen(Screen):
         from gpt_tui.engine.tokenizer import available_encodings
 
         set_interactive_threads()  # leave a core to the UI, or decoding stalls while it paints
+        from gpt_tui.engine.hub import reporting
+
         try:
-            session = Session.open(spec, device=self.device, dtype=self.dtype)
+            with reporting(self._download_progress(spec)):  # a download's bytes, rate and ETA in the header
+                session = Session.open(spec, device=self.device, dtype=self.dtype)
         except ModelLoadError as exc:
             self.post_message(ModelFailed(spec, str(exc)))
             return
@@ -274,6 +277,29 @@ class ExplorerScreen(Screen):
         except Exception:
             names = []
         self.post_message(EncodingsFound(session, [n for n in names if n != session.tokenizer.name]))
+
+    def _download_progress(self, spec: str | None):
+        """A reporter for the load worker's thread: the header and the empty panels say how the
+        download stands, redrawn at most a few times a second."""
+        import time
+
+        last = [0.0]
+
+        def show(line: str) -> None:
+            if self._loading is None:
+                return  # loaded or failed meanwhile
+            self._loading = f"{spec} ({line})"
+            self._show_status()
+            if self.session is None:
+                self.notice = f"{line}…"
+
+        def report(progress) -> None:
+            now = time.monotonic()
+            if now - last[0] >= 0.25 or progress.done >= progress.total:
+                last[0] = now
+                self.app.call_from_thread(show, progress.line())
+
+        return report
 
     def on_encodings_found(self, message: EncodingsFound) -> None:
         if message.session is not self.session:
@@ -798,6 +824,21 @@ class ExplorerScreen(Screen):
     def quit(self) -> None:
         self.app.exit()
 
+    def export(self) -> None:
+        """The screen as SVG and the analysis as JSON, in the current directory (app/export.py)."""
+        from gpt_tui.app.export import analysis_json, export
+
+        data = None
+        if self.analysis is not None and self.session is not None:
+            data = analysis_json(self.session, self.analysis, self._engine_params(), self.layer_index, self.head,
+                                 self.selected)
+        try:
+            saved = export(self.app, data)
+        except OSError as exc:
+            self.notify(f"could not export: {exc.strerror or exc}", severity="error", timeout=6)
+            return
+        self.notify("saved " + " and ".join(str(p) for p in saved), title="export", timeout=6)
+
     def notify_info(self, message: str) -> None:
         self.notify(message, timeout=2)
 
@@ -811,17 +852,39 @@ class GptTuiApp(App):
     ENABLE_COMMAND_PALETTE = True
 
     def __init__(self, model: str | None = None, device: str = "auto", dtype: str = "auto", session: Any = None,
-                 encodings: list[str] | None = None, seed: int | None = None, text: str = "") -> None:
+                 encodings: list[str] | None = None, seed: int | None = None, text: str = "",
+                 settings: Any = None, theme: str | None = None) -> None:
         """model: a spec for the engine's loader (None = bundled); or session: a ready Session (tests).
 
         encodings: other encodings to show beside the model's (None = all available offline).
         text: the text to start with (e.g. read from a pipe).
+        settings: gpt_tui.settings.Settings to start from and to save a theme chosen in the palette
+        into (None: Textual's default theme, nothing saved). theme: this run's theme (--theme),
+        which wins over the saved one without replacing it.
         """
         super().__init__()
         self._screen_args = dict(model=model, device=device, dtype=dtype, session=session, encodings=encodings,
                                  seed=seed, text=text)
+        self._settings = settings
+        self._start_theme = theme or (settings.theme if settings is not None else None)
+
+    def _apply_saved_theme(self) -> None:
+        if self._start_theme in self.available_themes:
+            self.theme = self._start_theme
+        if self._settings is not None:
+            self.theme_changed_signal.subscribe(self, self._remember_theme)
+
+    def _remember_theme(self, theme) -> None:
+        """A theme chosen in the palette is the one the next session starts with."""
+        if theme.name == self._start_theme:
+            return  # the one this session started with (--theme is for one run)
+        self._start_theme = None
+        if theme.name != self._settings.theme:
+            self._settings.theme = theme.name
+            self._settings.save()
 
     def on_mount(self) -> None:
+        self._apply_saved_theme()
         self.push_screen(ExplorerScreen(**self._screen_args))
         if self.is_headless:
             return

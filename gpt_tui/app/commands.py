@@ -90,6 +90,7 @@ class Explorer(Protocol):
     def clear_text(self) -> None: ...
     def undo_text(self) -> None: ...
     def quit(self) -> None: ...
+    def export(self) -> None: ...
     def notify_info(self, message: str) -> None: ...
 
 
@@ -246,6 +247,9 @@ class CommandHandlers:
 
     def cmd_quit(self, args) -> None:
         self.x.quit()
+
+    def cmd_export(self, args) -> None:
+        self.x.export()
 
 
 class GptCommands(Provider):

@@ -98,12 +98,16 @@ def read_json_object(path: Path) -> dict:
 def hub_repo(spec: str) -> str | None:
     """The Hugging Face repository a model name stands for ("gpt2" -> "openai-community/gpt2"), or None.
 
-    "owner/name" is a hub id unless its first part is a local directory (a mistyped path)."""
+    "owner/name" is a hub id unless its first part is a local directory (a mistyped path). Either
+    may end in "@revision" (a branch, tag or commit), which is kept: "gpt2@main" -> "openai-community/gpt2@main"."""
+    spec, at, revision = spec.partition("@")
+    if at and not re.fullmatch(r"[\w.][\w./-]*", revision):
+        return None
     if spec in HUB_MODELS:
-        return "distilbert/distilgpt2" if spec == "distilgpt2" else f"openai-community/{spec}"
+        return ("distilbert/distilgpt2" if spec == "distilgpt2" else f"openai-community/{spec}") + at + revision
     if re.fullmatch(r"[\w.-]+/[\w.-]+", spec) and not spec.startswith((".", "/")) \
             and path_kind(Path(spec.split("/")[0])) != "dir":
-        return spec
+        return spec + at + revision
     return None
 
 

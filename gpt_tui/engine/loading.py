@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from . import hub
 from .config import GPTConfig
 from .files import ModelLoadError, check_regular, locate, read_json_object, sniff
 from .generation_config import RAW, GenerationConfigError, GenerationDefaults, read_generation_config
@@ -285,12 +286,7 @@ def _load_hf_dir(path: Path, device, dtype, name: str) -> LoadedModel:
         from .load_decoder import load_decoder_dir  # Llama, Qwen, Gemma, Mistral, Phi-3 (architecture.py)
 
         return load_decoder_dir(path, hf, device, dtype, name)
-    if (path / "model.safetensors").exists():
-        state, _ = _read_safetensors(path / "model.safetensors")
-    elif (path / "pytorch_model.bin").exists():
-        state = _torch_load(path / "pytorch_model.bin")
-    else:
-        raise ModelLoadError(f"{path}: no model.safetensors or pytorch_model.bin in this directory")
+    state = hub.read_weights(path, _read_safetensors, _torch_load)  # one file or shards; safetensors first
     config = GPTConfig.from_hf(hf)
     model = _build(config, _canonical_state(state, conv1d=True), device, dtype)
     return LoadedModel(model, _dir_tokenizer(path), name=name, source=str(path),
@@ -334,28 +330,6 @@ def _load_torch_file(path: Path, device, dtype) -> LoadedModel:
         config = _config_from_state(state, n_head=_sibling_n_head(path))
     model = _build(config, state, device, dtype)
     return LoadedModel(model, get_tokenizer("gpt2"), name=path.name, source=str(path))
-
-
-def _hub_dir(repo_id: str) -> Path:
-    """A hub model's files: from the local Hugging Face cache, else downloaded into it."""
-    try:
-        from huggingface_hub import snapshot_download
-    except ImportError:
-        raise ModelLoadError("loading hub models needs huggingface_hub (pip install huggingface_hub)") from None
-    patterns = ["config.json", "model.safetensors", "vocab.json", "merges.txt", "generation_config.json",
-                "model-*.safetensors", "model.safetensors.index.json", "tokenizer.json", "tokenizer_config.json",
-                "chat_template.jinja"]
-    try:
-        return Path(snapshot_download(repo_id, allow_patterns=patterns, local_files_only=True))
-    except Exception:
-        pass
-    try:
-        return Path(snapshot_download(repo_id, allow_patterns=patterns))
-    except Exception as exc:
-        raise ModelLoadError(
-            f"{repo_id!r} is not in the Hugging Face cache and could not be downloaded "
-            f"({type(exc).__name__}); connect once to fetch it, or pass a local path"
-        ) from None
 
 
 def load_model(spec: str | None = None, device: str = "auto", dtype: str = "auto",
@@ -403,7 +377,7 @@ def _load_spec(spec: str | None, dev: torch.device, dt: torch.dtype) -> LoadedMo
             return _load_torch_file(where, dev, dt)
         raise ModelLoadError(f"{where}: not a checkpoint gpt-tui can read (neither safetensors nor a PyTorch "
                              f"file); give a .safetensors, .bin or .pt file or a model directory")
-    loaded = _load_hf_dir(_hub_dir(where), dev, dt, name=spec)
+    loaded = _load_hf_dir(hub.model_dir(where), dev, dt, name=spec)
     loaded.source = f"hub:{where}"
     return loaded
 

@@ -433,7 +433,7 @@ class Session:
             count = r * c + b
             formula = (f"{symbol} = {r:,} × {c:,} = {r * c:,}" + (f" + {b:,} biases = {count:,}" if b else "")
                        if r else symbol)
-            table.append({"name": name, "shape": f"{r} × {c}" if r else "—", "weights": r * c, "bias": b,
+            table.append({"name": name, "shape": [r, c] if r else None, "weights": r * c, "bias": b,
                           "count": count, "total": count * L if per_layer else count, "formula": formula})
         total = sum(p.numel() for p in self.model.parameters())
         element = self.loaded.dtype.itemsize if hasattr(self.loaded.dtype, "itemsize") else 4

@@ -96,7 +96,7 @@ def render_card(session: Session, sources: list[dict] | None, val_loss: float | 
         f"{info['parameters']:,} parameters:\n"
     )
     out.append(_table(["matrix", "shape", "parameters", "total"],
-                      [[m["name"], m["shape"], f"{m['count']:,}", f"{m['total']:,}"] for m in info["matrices"]]))
+                      [[m["name"], " × ".join(map(str, m["shape"])) if m["shape"] else "—", f"{m['count']:,}", f"{m['total']:,}"] for m in info["matrices"]]))
     out.append("")
     if sources:
         out.append("## Training data\n")

@@ -88,9 +88,10 @@ async def test_pasted_cr_and_crlf_become_newlines(make_app):
         assert app.screen.text == "one\ntwo\nthree\nx\ny"
 
 
-async def test_the_text_survives_every_command(make_app):
+async def test_the_text_survives_every_command(make_app, tmp_path, monkeypatch):
     from gpt_tui.app.actions import ACTIONS
 
+    monkeypatch.chdir(tmp_path)  # where /export writes
     app = make_app()
     async with app.run_test(size=WIDE) as pilot:
         await settle(pilot)

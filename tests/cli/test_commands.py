@@ -31,7 +31,7 @@ def gpt2_ids(text):
 def test_tokenize_strawberry_in_both_encodings(cli):
     gpt2 = run_json(cli, "tokenize", "strawberry")
     assert [t["text"] for t in gpt2["tokens"]] == ["st", "raw", "berry"]
-    assert (gpt2["encoding"], gpt2["n_tokens"], gpt2["n_chars"]) == ("gpt2", 3, 10)
+    assert (gpt2["model"], gpt2["encoding"], gpt2["n_tokens"], gpt2["n_chars"]) == ("bundled", "gpt2", 3, 10)
     cl100k = run_json(cli, "tokenize", "strawberry", "--encoding", "cl100k_base")
     assert [t["text"] for t in cl100k["tokens"]] == ["str", "aw", "berry"]
 
@@ -105,13 +105,13 @@ def test_score_equals_reference(cli, reference, model_dir):
 
 def test_generate_greedy_equals_reference_and_seeds_repeat(cli, reference, model_dir):
     ids = gpt2_ids("Once upon a time")
-    out = run_json(cli, "generate", "Once upon a time", "--model", model_dir, "-t", 0, "-n", 12, "--no-stop-at-eot")
+    out = run_json(cli, "generate", "Once upon a time", "--model", model_dir, "-t", 0, "--max-new-tokens", 12, "--no-stop-at-eot")
     with torch.no_grad():
         ref = reference.generate(torch.tensor([ids]), max_new_tokens=12, do_sample=False, pad_token_id=50256)
     assert [t["id"] for t in out["tokens"]] == ref[0, len(ids):].tolist()
     assert all(t["prob"] == 1.0 for t in out["tokens"])  # greedy: the whole mass on the choice
-    first = run_json(cli, "generate", "Once upon a time", "--model", model_dir, "--seed", 3, "-n", 15)
-    again = run_json(cli, "generate", "Once upon a time", "--model", model_dir, "--seed", 3, "-n", 15)
+    first = run_json(cli, "generate", "Once upon a time", "--model", model_dir, "--seed", 3, "--max-new-tokens", 15)
+    again = run_json(cli, "generate", "Once upon a time", "--model", model_dir, "--seed", 3, "--max-new-tokens", 15)
     assert first["completion"] == again["completion"] and first["seed"] == 3
     assert first["prompt"] == "Once upon a time"
     assert first["completion"] == "".join(t["text"] for t in first["tokens"] if t["id"] != 50256)
@@ -148,7 +148,7 @@ def test_text_longer_than_the_context_keeps_the_end(cli, model_dir):
 
 
 def test_human_output_streams_and_shows_tables(cli, model_dir):
-    gen = cli("generate", "Hello", "--model", model_dir, "--seed", 1, "-n", 5)
+    gen = cli("generate", "Hello", "--model", model_dir, "--seed", 1, "--max-new-tokens", 5)
     assert gen.exit_code == 0 and gen.stdout.startswith("Hello") and "seed 1" in gen.stderr
     nxt = cli("next", "Hello", "--model", model_dir, "-k", 2)
     assert nxt.exit_code == 0 and "2 tokens survive" in nxt.stdout
@@ -168,8 +168,8 @@ def test_streamed_text_is_whole_characters(cli, tmp_path):
     model.init_weights(seed=0)
     model.set_row_ids(torch.tensor(sorted(halves)))
     save_model(model, tmp_path, meta={"tokenizer": "gpt2"})
-    as_json = run_json(cli, "generate", "Hi", "--model", tmp_path, "--seed", 1, "-n", 12)
+    as_json = run_json(cli, "generate", "Hi", "--model", tmp_path, "--seed", 1, "--max-new-tokens", 12)
     assert any("\\x" in t["text"] for t in as_json["tokens"])  # the tokens themselves are halves
-    streamed = cli("generate", "Hi", "--model", tmp_path, "--seed", 1, "-n", 12)
+    streamed = cli("generate", "Hi", "--model", tmp_path, "--seed", 1, "--max-new-tokens", 12)
     assert streamed.exit_code == 0 and "\\x" not in streamed.stdout
     assert streamed.stdout.rstrip("\n") == "Hi" + as_json["completion"]

@@ -61,7 +61,8 @@ def test_the_fast_path_never_imports_typer_torch_or_the_cli():
 
 
 @pytest.mark.parametrize("args", [[], ["--model", "gpt2"], ["-m", "x", "--device", "cpu", "--dtype=bfloat16"],
-                                  ["--no-mouse"], ["--dtype", "float32", "--model=some/dir", "--no-mouse"]])
+                                  ["--no-mouse"], ["--dtype", "float32", "--model=some/dir", "--no-mouse"],
+                                  ["--theme", "nord", "--no-mouse"]])
 def test_the_session_starts_as_typer_starts_it(args, monkeypatch):
     """Same run() keywords from the fast path as from Typer's callback."""
     import gpt_tui.app
@@ -78,6 +79,6 @@ def test_the_session_starts_as_typer_starts_it(args, monkeypatch):
 
 
 @pytest.mark.parametrize("args", [["--help"], ["--debug"], ["info"], ["--model"], ["-m=x"], ["--bogus"],
-                                  ["--device", "--no-mouse"]])
+                                  ["--device", "--no-mouse"], ["--device", "tpu"], ["--dtype", "foo"]])
 def test_other_invocations_go_to_typer(args):
     assert fastcli.parse_session(args) is None

@@ -143,14 +143,14 @@ def test_positions_json(cli, reference, model_dir):
 
 
 def test_chat_json_is_the_document_and_its_continuation(cli, model_dir):
-    out = run_json(cli, "chat", "-s", "Be brief.", "user: Hi", "--model", model_dir, "-n", 6, "--seed", 1, "-t", 0)
+    out = run_json(cli, "chat", "-s", "Be brief.", "user: Hi", "--model", model_dir, "--max-new-tokens", 6, "--seed", 1, "-t", 0)
     assert out["document"] == "<|endoftext|>Be brief.\n\nUser: Hi\nAssistant:"
     assert out["format"] == "plain" and out["special"] == [{"start": 0, "end": 13, "text": "<|endoftext|>"}]
     assert [t["role"] for t in out["turns"]] == ["system", "user"]
     greedy = run_json(cli, "generate", "<|endoftext|>Be brief.\n\nUser: Hi\nAssistant:", "--allow-special",
-                      "--model", model_dir, "-n", 6, "-t", 0, "--seed", 1)
+                      "--model", model_dir, "--max-new-tokens", 6, "-t", 0, "--seed", 1)
     assert greedy["completion"].startswith(out["reply"]) and out["reply"]  # the same continuation, up to a stop
-    piped = run_json(cli, "chat", "--model", model_dir, "-n", 0, input='[{"role": "user", "content": "Hi"}]')
+    piped = run_json(cli, "chat", "--model", model_dir, "--max-new-tokens", 0, input='[{"role": "user", "content": "Hi"}]')
     assert piped["document"] == "<|endoftext|>User: Hi\nAssistant:" and piped["reply"] is None
     bad = cli("chat", "robot: beep", "--model", model_dir)
     assert bad.exit_code == 2 and "ROLE: TEXT" in bad.stderr

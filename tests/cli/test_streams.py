@@ -39,7 +39,7 @@ def no_traceback(done) -> None:
 
 
 def test_closed_stdin_is_no_text(model_dir):
-    generated = shell(f"$GPT_TUI generate --model {model_dir} -n 3 --seed 1 <&-")
+    generated = shell(f"$GPT_TUI generate --model {model_dir} --max-new-tokens 3 --seed 1 <&-")
     no_traceback(generated)
     assert generated.returncode == 0 and "3 tokens · seed 1" in generated.stderr  # from a new document
     asked = shell(f"$GPT_TUI next --model {model_dir} <&-")
@@ -51,7 +51,7 @@ def test_closed_stdin_is_no_text(model_dir):
 @pytest.mark.parametrize("args", [
     ["tokenize", "hello world"], ["tokenize", "hello", "--json"], ["tokenize", "hello", "--ids"],
     ["tokenize", "hello", "-e", "cl100k_base"], ["next", "hello", "--json", "--model", "{model}"],
-    ["generate", "hello", "-n", "3", "--seed", "1", "--model", "{model}"], ["score", "hello", "--model", "{model}"],
+    ["generate", "hello", "--max-new-tokens", "3", "--seed", "1", "--model", "{model}"], ["score", "hello", "--model", "{model}"],
     ["info", "--model", "{model}"], ["--help"],
 ])
 def test_a_full_disk_is_one_line(model_dir, args):
@@ -72,7 +72,7 @@ def test_a_closed_stdout_is_one_line(model_dir, args):
 
 
 @pytest.mark.parametrize("args, stdin", [
-    (["generate", "Once", "-n", "400", "--seed", "1", "--model", "{model}"], None),
+    (["generate", "Once", "--max-new-tokens", "400", "--seed", "1", "--model", "{model}"], None),
     (["tokenize"], LONG_TEXT),  # the table, a screenful at a time
     (["tokenize", "--json"], LONG_TEXT),
     (["tokenize", "--ids"], LONG_TEXT * 20),
@@ -103,7 +103,7 @@ def test_a_closed_stderr_still_gives_the_status(model_dir):
 @pytest.mark.parametrize("delay", [0.05, 0.1, 0.2, 0.4, 0.8, 1.6])
 def test_ctrl_c_at_any_moment_from_the_start(model_dir, delay):
     """SIGINT while Python, typer, torch and the model are still loading: 130, one line at most."""
-    child = subprocess.Popen([*GPT_TUI, "generate", "Once", "-n", "100000", "--model", str(model_dir)],
+    child = subprocess.Popen([*GPT_TUI, "generate", "Once", "--max-new-tokens", "100000", "--model", str(model_dir)],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
                              preexec_fn=_ctrl_c_as_in_a_terminal)
     time.sleep(delay)
@@ -122,7 +122,7 @@ def test_ctrl_c_at_any_moment_from_the_start(model_dir, delay):
 
 
 def test_ctrl_c_during_generation_keeps_what_was_written(model_dir):
-    child = subprocess.Popen([*GPT_TUI, "generate", "Once", "-n", "100000", "--seed", "3", "--model", str(model_dir)],
+    child = subprocess.Popen([*GPT_TUI, "generate", "Once", "--max-new-tokens", "100000", "--seed", "3", "--model", str(model_dir)],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
                              preexec_fn=_ctrl_c_as_in_a_terminal)
     first = child.stdout.read(12)  # generation has started

@@ -228,7 +228,7 @@ def _check_info(session: Session, expected_total: int) -> dict:
     for m in info["matrices"]:  # the seeds' way: "rows × columns = weights (+ biases = count)"
         assert m["weights"] + m["bias"] == m["count"]
         if m["weights"]:
-            rows, cols = (int(x) for x in m["shape"].split(" × "))
+            rows, cols = m["shape"]
             assert rows * cols == m["weights"] and m["formula"].endswith(f"= {m['count']:,}")
     assert any("tied" in note for note in info["notes"])
     return info
