@@ -29,6 +29,10 @@ SEED_WORDS = (" leap", " jump", " skip", " hop", " model", " science", " strawbe
 REPEATED_LINE = " the cat sat on the mat."
 
 
+# The second copy this many times less perplexing than the first: the card calls it copying.
+COPYING_SHOWN = 5.0
+
+
 def _corpus_flags(sources: list[dict] | None) -> str:
     """The corpus recipe's flags that select the optional sources this model was trained on."""
     names = " ".join(s["name"] for s in sources or [])
@@ -212,9 +216,11 @@ def render_card(session: Session, sources: list[dict] | None, val_loss: float | 
     out.append(
         "Eight passages of 30 random common words, each followed by itself (`gpt_tui/training/probes.py`): "
         f"the first copy has perplexity **{copying.first_perplexity:,.1f}** (from its second word on), the "
-        f"second **{copying.second_perplexity:,.1f}** — {copying.ratio:,.1f}× lower: the model predicts the "
-        "repeat by looking back at the first copy (induction). "
-        f"\"{REPEATED_LINE.strip()}\" repeated 20 times scores perplexity "
+        f"second **{copying.second_perplexity:,.1f}** — {copying.ratio:,.1f}× lower"
+        + (": the model predicts the repeat by looking back at the first copy (induction). "
+           if copying.ratio >= COPYING_SHOWN else
+           ": barely better, so this model has not learned to copy from its context (no induction heads yet). ")
+        + f"\"{REPEATED_LINE.strip()}\" repeated 20 times scores perplexity "
         f"{math.exp(-sum(line_lp) / len(line_lp)):.2f}."
     )
     if evaluation.get("old_copying"):
