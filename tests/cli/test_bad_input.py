@@ -341,7 +341,11 @@ FILE_CASES = {
                                         "wte.weight is 50257 × 48"),
     "n_positions that the weights are not": (lambda m, t: _edit_config(_copy(m, t), n_positions=64), 1,
                                              "wpe.weight is 32 × 48"),
-    "model_type not GPT-2": (lambda m, t: _edit_config(_copy(m, t), model_type="llama"), 1, "is not GPT-2"),
+    # A family the engine has no reader for, and one it has, given a GPT-2 config's fields.
+    "model_type not supported": (lambda m, t: _edit_config(_copy(m, t), model_type="bert"), 1,
+                                 "model_type 'bert' is not supported (gpt2, "),
+    "GPT-2 fields labelled llama": (lambda m, t: _edit_config(_copy(m, t), model_type="llama"), 1,
+                                    "missing or odd field 'num_attention_heads'"),
     "vocab.json a list": (lambda m, t: (_copy(m, t), (t / "m/vocab.json").write_text("[]"),
                                         (t / "m/merges.txt").write_text("#version: 0.2\n"))[0],
                           1, "are not a GPT-2 tokenizer"),
