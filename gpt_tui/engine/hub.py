@@ -22,8 +22,8 @@ from typing import Callable
 
 from .files import ModelLoadError
 
-# What a GPT-2 directory needs besides its weights (absent ones are skipped).
-# The families beyond GPT-2 bring their own tokenizer and chat template (hf_tokenizer.py, chat.py).
+# What a model directory needs besides its weights (absent ones are skipped); the families beyond
+# GPT-2 bring their own tokenizer and chat template (hf_tokenizer.py, chat.py).
 SIDE_FILES = ("config.json", "generation_config.json", "vocab.json", "merges.txt", "tokenizer.json",
               "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja")
 # The weights, in the order they are preferred: safetensors first, one file before shards.
