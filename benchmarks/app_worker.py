@@ -125,6 +125,8 @@ def app_keystroke(ckpt: str, threads: int, tokens: int, reps: int, panel: str = 
                     lens = [t for t, m in probe.seen("LensReady", start)]
                     grid = [t for t, m in probe.seen("LensGridReady", start) if m.analysis.text == expected]
                     results.setdefault("lens_ms", []).append(1e3 * (lens[-1] - start) if lens else float("nan"))
+                    drawn = [t for t in probe.paints if lens and t >= lens[-1]]  # the frame that shows it
+                    results.setdefault("lens_painted_ms", []).append(1e3 * (drawn[0] - start) if drawn else float("nan"))
                     results.setdefault("grid_ms", []).append(1e3 * (grid[-1] - start) if grid else float("nan"))
                 results["kinds"].append(key)
             await pilot.press("ctrl+q")

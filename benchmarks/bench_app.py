@@ -158,15 +158,16 @@ def main() -> None:
         t = interactive_threads(threads)
         k = work("app_keystroke", ckpt=ckpt, threads=t, tokens=64, reps=max(4, 2 * reps), panel="6")
         lens_rows = [[f"{t}", fmt(stats(k["analysis_ms"]), 0), fmt(stats(k["lens_ms"]), 0),
-                      fmt(stats(k["grid_ms"]), 0), fmt(stats(k["latency_ms"]), 0)]]
+                      fmt(stats(k["lens_painted_ms"]), 0), fmt(stats(k["grid_ms"]), 0), fmt(stats(k["latency_ms"]), 0)]]
         results.append({"case": "keystroke_lens", "threads": t, "analysis_ms": stats(k["analysis_ms"]),
-                        "lens_ms": stats(k["lens_ms"]), "grid_ms": stats(k["grid_ms"]),
-                        "latency_ms": stats(k["latency_ms"])})
+                        "lens_ms": stats(k["lens_ms"]), "lens_painted_ms": stats(k["lens_painted_ms"]),
+                        "grid_ms": stats(k["grid_ms"]), "latency_ms": stats(k["latency_ms"])})
         sections.append("Keystroke with the logit lens panel shown (same text and model): milliseconds from the key "
                         "press, median (min–max); the lens of the selected token and the positions × depths "
                         "overview (13 × 64 × 50,257 × 768 multiply-adds) come from workers that a newer key cancels."
-                        "\n\n" + table(["torch threads", "key → analysis handled", "key → lens table",
-                                         "key → overview", "key → idle"], lens_rows) + "\n")
+                        "\n\n" + table(["torch threads", "key → analysis handled", "key → lens table handled",
+                                         "key → lens table painted (target ≤ 150)", "key → overview",
+                                         "key → idle"], lens_rows) + "\n")
         sections.append("Keystroke → all panels updated, 64-token text, small shape (GPT-2-small-sized random "
                         "weights), float32: milliseconds from the key press, median (min–max); a key starts the "
                         "analysis at once when none is running.\n\n"

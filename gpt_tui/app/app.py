@@ -16,6 +16,7 @@ import gc
 import importlib
 import signal
 import sys
+import threading
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,7 @@ from .messages import (
 )
 from .panels import PANELS
 from .panels.candidates import StepDraw
+from .panels.neighbours import NEIGHBOURS_TOP
 from .panels.generation import GenerationView
 from .scheduling import AnalysisScheduler
 from .widgets.command_bar import CommandBar
@@ -384,7 +386,10 @@ class ExplorerScreen(Screen):
         if self.session is None:
             self.scheduler.finished()
             return
-        self._analyse_worker(request_id, self.session, text, tuple(self._encoding_names or ()), self.special)
+        lands_on = None if self._follow_end else self.selected  # where the selection will be
+        prepares = [p.prepare for p in self.query(".panel") if getattr(p, "on_screen", False)]
+        self._analyse_worker(request_id, self.session, text, tuple(self._encoding_names or ()), self.special,
+                             lands_on, prepares)
 
     @property
     def analyses_requested(self) -> int:
@@ -392,10 +397,11 @@ class ExplorerScreen(Screen):
 
     @work(thread=True, exclusive=True, group="analysis", exit_on_error=False)
     def _analyse_worker(self, request_id: int, session, text: str, encodings: tuple[str, ...],
-                        special: bool = False) -> None:
+                        special: bool = False, lands_on: int | None = None, prepares=()) -> None:
         from gpt_tui.engine.session import InputError
         from gpt_tui.engine.tokenizer import get_tokenizer
 
+        beside = _search_neighbours_beside(session, text, special, lands_on)
         try:
             analysis = session.analyse(text, allow_special=special)
             others = {}
@@ -410,7 +416,18 @@ class ExplorerScreen(Screen):
         except Exception as exc:  # out of memory and the like: a message, not a crash
             self.post_message(AnalysisFailed(request_id, f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"))
             return
+        finally:
+            if beside is not None:
+                beside.join()
         self.post_message(AnalysisReady(request_id, analysis, others))
+        position = analysis.n_tokens - 1 if lands_on is None or lands_on >= analysis.n_tokens else lands_on
+        for prepare in prepares:  # what the panels on screen will ask for next, while the UI draws
+            if get_current_worker().is_cancelled:
+                break
+            try:
+                prepare(analysis, position)
+            except Exception:  # the panel's own ask reports what failed
+                pass
 
     def on_analysis_ready(self, message: AnalysisReady) -> None:
         self.scheduler.finished()
@@ -904,6 +921,27 @@ class GptTuiApp(App):
             if isinstance(screen, ExplorerScreen):
                 return screen
         raise LookupError("the explorer screen is not open")
+
+
+def _search_neighbours_beside(session, text: str, special: bool, index: int | None) -> threading.Thread | None:
+    """Search the neighbours of the token the selection will land on in a thread beside the forward
+    pass (on another core: both mostly wait on memory), so that the neighbours panel finds them
+    remembered when the analysis arrives: one paint per key instead of a second one ~40 ms later."""
+    try:
+        ids = session.encode(text, allow_special=special).ids
+    except Exception:  # the analysis reports what is wrong with the text
+        return None
+    token_id = ids[-1] if index is None or index >= len(ids) else ids[index]
+
+    def search() -> None:
+        try:
+            session.neighbours(token_id, top=NEIGHBOURS_TOP)
+        except Exception:  # the panel's own search says what failed
+            pass
+
+    thread = threading.Thread(target=search, name="neighbours-beside", daemon=True)
+    thread.start()
+    return thread
 
 
 def css_path() -> Path:

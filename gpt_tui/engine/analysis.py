@@ -244,9 +244,16 @@ class Analysis:
         return self._derived(("stages", position), lambda: lens_views.stages(self, position))
 
     def _derived(self, key, compute):
+        """memo[key], computed once: a second thread asking while the first computes waits for it (the
+        app computes what a shown panel will want right after the pass, and the panel asks too)."""
         found = self._memo.get(key)
         if found is None:
-            found = self._memo[key] = compute()
+            with self._memo_lock:
+                lock = self._memo.setdefault(("lock", key), threading.Lock())
+            with lock:
+                found = self._memo.get(key)
+                if found is None:
+                    found = self._memo[key] = compute()
         return found
 
     # -- attention --------------------------------------------------------------------------------------

@@ -111,6 +111,14 @@ def hub_repo(spec: str) -> str | None:
     return None
 
 
+def dir_label(path: Path) -> str:
+    """A model directory as people name it: "owner/name" for a snapshot in the Hugging Face cache
+    (…/models--owner--name/snapshots/<commit>), else the directory's own name."""
+    if path.parent.name == "snapshots" and path.parent.parent.name.startswith("models--"):
+        return path.parent.parent.name[len("models--"):].replace("--", "/")
+    return path.name
+
+
 def locate(spec: str) -> tuple[str, Path | str]:
     """What a --model argument names: ("dir", path), ("file", path) or ("hub", repo id); else an error."""
     path = Path(spec).expanduser()

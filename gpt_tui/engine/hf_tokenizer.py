@@ -121,7 +121,7 @@ def _token_text(value) -> str | None:
 
 def tokenizer_for_dir(path: Path, hf: dict | None = None) -> HFTokenizer:
     """The tokenizer.json (and tokenizer_config.json) of a model directory."""
-    from .files import read_bytes
+    from .files import dir_label, read_bytes
 
     file = path / "tokenizer.json"
     if not file.exists():
@@ -151,5 +151,5 @@ def tokenizer_for_dir(path: Path, hf: dict | None = None) -> HFTokenizer:
     bos = _token_text(config.get("bos_token"))
     if bos is None and hf is not None and isinstance(hf.get("bos_token_id"), int):
         bos = plain.id_to_token(hf["bos_token_id"])
-    return HFTokenizer(plain, literal, spec, name=f"{path.name} (tokenizer.json)", bos=bos, eos=eos,
+    return HFTokenizer(plain, literal, spec, name=f"{dir_label(path)} (tokenizer.json)", bos=bos, eos=eos,
                        add_bos=add_bos if isinstance(add_bos, bool) else None)

@@ -247,6 +247,44 @@ def model_dir(spec: str) -> Path:
         raise ModelLoadError(explain(exc, repo, revision)) from None
 
 
+TOKENIZER_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+                   "vocab.json", "merges.txt")
+
+
+def tokenizer_dir(spec: str) -> Path:
+    """A hub model's tokenizer files without its weights (`gpt-tui tokenize --model owner/name`):
+    from the cache, else config.json and the tokenizer files downloaded (kilobytes to megabytes)."""
+    try:
+        import huggingface_hub
+    except ImportError:
+        raise ModelLoadError("reading hub models needs huggingface_hub (pip install huggingface_hub)") from None
+    repo, revision = split_revision(spec)
+    try:
+        snapshot = Path(huggingface_hub.hf_hub_download(repo, "config.json", revision=revision,
+                                                        local_files_only=True, cache_dir=cache_dir())).parent
+        if (snapshot / "tokenizer.json").is_file() or (snapshot / "vocab.json").is_file():
+            return snapshot
+    except Exception:  # not cached: downloading decides
+        pass
+    where = repr(repo) + (f" at revision {revision!r}" if revision else "")
+    if offline():
+        raise ModelLoadError(f"{where}: its tokenizer is not in the Hugging Face cache ({cache_dir()}) and "
+                             "HF_HUB_OFFLINE is set: unset HF_HUB_OFFLINE and connect once, or pass a local path")
+    try:
+        info = huggingface_hub.HfApi().model_info(repo, revision=revision)
+        present = {s.rfilename for s in (info.siblings or [])}
+        if "config.json" not in present:
+            raise ModelLoadError(f"{repo}: the repository has no config.json")
+        commit = info.sha or revision  # every file from the same commit
+        paths = [huggingface_hub.hf_hub_download(repo, name, revision=commit, cache_dir=cache_dir())
+                 for name in TOKENIZER_FILES if name in present]
+    except ModelLoadError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - every Hub failure becomes one true line
+        raise ModelLoadError(explain(exc, repo, revision)) from None
+    return Path(paths[0]).parent
+
+
 def _cached(repo: str, revision: str | None) -> Path | None:
     """The snapshot directory if the cache has config.json and every weight file, else None."""
     import huggingface_hub

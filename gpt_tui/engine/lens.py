@@ -112,22 +112,24 @@ def depth_names(n_layer: int) -> list[str]:
     return ["embed", *(f"block {i}" for i in range(n_layer))]
 
 
-def _entry(depth: int, name: str, logits: np.ndarray, final_token: int, top: int) -> LensEntry:
-    """One row of (V,) logits -> a LensEntry. The top tokens and their probabilities are computed as
-    the candidates are (float32 softmax, torch.topk), so the last depth equals `next` exactly; the
-    entropy and the final token's rank in float64."""
+def _entries(logits: np.ndarray, final_token: int, top: int) -> list[tuple]:
+    """Rows of (V,) logits (n, V) -> for each: top ids, their probabilities, the entropy, the final
+    token's rank and probability. The top tokens and their probabilities are computed as the
+    candidates are (float32 softmax, torch.topk), so the model's own row equals `next` exactly. All
+    rows at once, in float32 (the entropy as logsumexp − Σ p·logit, ~1e-5 nats from float64): per
+    row, or in float64, these reductions took longer than the product that made the logits."""
     import torch
 
     raw = torch.from_numpy(np.ascontiguousarray(logits, dtype=np.float32))
     probs = raw.softmax(-1)
-    order = torch.topk(raw, min(top, raw.numel())).indices
-    x = logits.astype(np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        logp = x - x.max()
-        logp -= np.log(np.exp(logp).sum())
-        entropy = float(-np.where(np.isfinite(logp), np.exp(logp) * logp, 0.0).sum())
-    rank = int((x > x[final_token]).sum()) + 1
-    return LensEntry(depth, name, order.numpy(), probs[order].numpy(), entropy, rank, float(probs[final_token]))
+    order = torch.topk(raw, min(top, raw.shape[-1]), dim=-1).indices
+    top_probs = probs.gather(-1, order)
+    # −inf logits (ids the model never embedded) have p = 0 and add nothing to the entropy
+    expected_logit = torch.where(probs > 0, probs * raw, torch.zeros(())).sum(-1)
+    entropy = torch.logsumexp(raw, -1) - expected_logit
+    rank = (raw > raw[:, final_token:final_token + 1]).sum(-1) + 1
+    return [(order[i].numpy(), top_probs[i].numpy(), float(entropy[i]), int(rank[i]), float(probs[i, final_token]))
+            for i in range(raw.shape[0])]
 
 
 def final_logits(analysis: "Analysis", position: int) -> np.ndarray:
@@ -145,14 +147,16 @@ def lens(analysis: "Analysis", position: int, top: int = 5, mid: bool = False) -
     L = len(rows) - 1
     final = final_logits(analysis, position)
     final_token = int(np.argmax(final))
-    logits = analysis.readout.lens_logits(analysis.residual[rows[:-1], position])  # (L, V)
+    # Every depth (and the mid-block residuals) in one product: the unembedding is read once, and
+    # one product of 2L rows costs less than two of L (measured: 30 vs 2 × 25 ms for gpt2).
+    mid_rows = list(range(1, 2 * L, 2)) if mid else []
+    logits = analysis.readout.lens_logits(analysis.residual[rows[:-1] + mid_rows, position])  # (L or 2L, V)
+    entries = _entries(np.concatenate([logits[:L], final[None]]), final_token, top)
     names = depth_names(L)
-    layers = [_entry(d, names[d], logits[d], final_token, top) for d in range(L)]
-    layers.append(_entry(L, names[L], final, final_token, top))
+    layers = [LensEntry(d, names[d], *entries[d]) for d in range(L + 1)]
     middle: list[LensEntry] = []
     if mid:
-        mid_logits = analysis.readout.lens_logits(analysis.residual[1::2, position])  # (L, V)
-        middle = [_entry(l, f"block {l} attn", mid_logits[l], final_token, top) for l in range(L)]
+        middle = [LensEntry(l, f"block {l} attn", *e) for l, e in enumerate(_entries(logits[L:], final_token, top))]
     return Lens(position, int(analysis.ids[position]), final_token, tuple(layers), tuple(middle))
 
 

@@ -26,6 +26,7 @@ from .sampling import SamplingParams, adjusted_probs, check_logits, check_seed, 
 
 TOP_K_PER_POSITION = 50  # next-token predictions kept for every position of an analysis
 RARE_TOKEN_COUNT = 50  # tokens seen fewer times in training have vectors that mean little
+NEIGHBOURS_REMEMBERED = 256  # searches kept per session (a few kB each)
 
 
 class InputError(GptTuiError, ValueError):
@@ -68,6 +69,7 @@ class Session:
         self._cache_bytes = cache_bytes
         self._lock = threading.Lock()
         self._unit_rows: torch.Tensor | None = None  # W_E rows scaled to length 1, built once
+        self._neighbours: OrderedDict[tuple[int, int], Neighbours] = OrderedDict()  # (token id, top) -> result
         self.readout = ModelReadout(self.model, self.n_vocab, TOP_K_PER_POSITION)
         self._pass = AnalysisPass(self.model, self.readout)
 
@@ -258,10 +260,27 @@ class Session:
         return count is not None and count < RARE_TOKEN_COUNT
 
     def neighbours(self, token_id: int, top: int = 10) -> Neighbours:
-        """Nearest tokens to one token's embedding (the token itself left out)."""
+        """Nearest tokens to one token's embedding (the token itself left out); remembered, since a
+        search reads all of W_E (~150 MB for gpt2) and people move back and forth over a text."""
+        known = self.known_neighbours(token_id, top)
+        if known is not None:
+            return known
         vector = self.embedding(token_id)
-        return self.nearest(vector, repr(self.tokenizer.token_text(token_id)), exclude=(token_id,), top=top,
-                            rare=self.is_rare(token_id))
+        found = self.nearest(vector, repr(self.tokenizer.token_text(token_id)), exclude=(token_id,), top=top,
+                             rare=self.is_rare(token_id))
+        with self._lock:
+            self._neighbours[(token_id, top)] = found
+            while len(self._neighbours) > NEIGHBOURS_REMEMBERED:
+                self._neighbours.popitem(last=False)
+        return found
+
+    def known_neighbours(self, token_id: int, top: int) -> Neighbours | None:
+        """A search already done, without searching (the UI thread may ask)."""
+        with self._lock:
+            known = self._neighbours.get((token_id, top))
+            if known is not None:
+                self._neighbours.move_to_end((token_id, top))
+        return known
 
     def word_token(self, word: str) -> int:
         """A word typed by a person -> one token id: as typed, or with GPT-2's leading space.

@@ -336,7 +336,9 @@ def tokenizer_from_files(vocab_json: Path, merges_txt: Path, name: str = "model"
 
 def tokenizer_from_dir(path: Path) -> Tokenizer:
     """A model directory's own vocab.json/merges.txt (the verified gpt2 encoding when they match it)."""
-    tok = tokenizer_from_files(path / "vocab.json", path / "merges.txt", name=f"{path.name}-bpe")
+    from .files import dir_label
+
+    tok = tokenizer_from_files(path / "vocab.json", path / "merges.txt", name=f"{dir_label(path)}-bpe")
     reference = get_tokenizer("gpt2")
     # The GPT-2 family all share OpenAI's vocabulary: reuse the hash-checked encoding then.
     return reference if tok.encoding._mergeable_ranks == reference.encoding._mergeable_ranks else tok
@@ -347,11 +349,15 @@ def tokenizer_for_model(spec: str | None) -> Tokenizer:
 
     The model argument is resolved as the loader resolves it, so a path that does not exist is
     the same error here as there (never a silent gpt2)."""
-    from .files import locate, read_json_object
+    from .files import HUB_MODELS, locate, read_json_object
 
     if spec is None or spec == "bundled":
         return get_tokenizer("gpt2")  # the bundled model's
     kind, path = locate(spec)
+    if kind == "hub" and spec.partition("@")[0] not in HUB_MODELS:  # owner/name: its own files, not its weights
+        from .hub import tokenizer_dir
+
+        kind, path = "dir", tokenizer_dir(str(path))
     if kind == "dir":
         model_type = read_json_object(path / "config.json").get("model_type")
         if model_type not in (None, "gpt2") and (path / "tokenizer.json").exists():
@@ -363,5 +369,5 @@ def tokenizer_for_model(spec: str | None) -> Tokenizer:
         config = path / "config.json"
         name = read_json_object(config).get("tokenizer") if config.exists() else None
         return get_tokenizer(name if isinstance(name, str) else "gpt2")
-    # Lone checkpoint files and the hub's GPT-2 family all use gpt2.
+    # Lone checkpoint files and the hub's GPT-2 family (gpt2, gpt2-medium…) all use gpt2.
     return get_tokenizer("gpt2")

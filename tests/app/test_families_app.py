@@ -37,3 +37,25 @@ async def test_own_tokenizer_first_and_gqa_heads_labelled(make_app, gemma_sessio
         panel = app.screen.query_one(AttentionPanel)
         assert panel.border_subtitle == "layer 0/2 · head 0/3 → kv 0/1 · window 4"
         assert a.head_label(1, 3) == "head 3/3 → kv 1/1"  # a global layer: no window
+
+
+async def test_keys_outside_a_sliding_window_are_drawn_masked(make_app, gemma_session):
+    app = make_app(session=gemma_session)
+    async with app.run_test(size=WIDE) as pilot:
+        await settle(pilot)
+        await type_text(pilot, "the quick brown fox jumps")  # short enough for the grid to show every key
+        a = app.screen.analysis
+        T, window = a.n_tokens, a.attention.window(0)
+        assert window == 4 and T > window + 2
+        weights = a.attention[0, 0]
+        assert float(abs(weights[T - 1, : T - window]).max()) == 0.0  # what the engine computes
+        panel = app.screen.query_one(AttentionPanel)
+        lines = [line.plain for line in panel.render().lines]
+        row = next(line for line in lines if line.startswith("▶"))[13:]  # the selected (last) query
+        cells = [row[i:i + 3] for i in range(0, 3 * T, 3)]
+        assert cells[: T - window] == [" · "] * (T - window)  # too far back: masked, not "a small weight"
+        assert " · " not in cells[T - window:]
+        assert "outside the layer's window of 4" in screen_text(app)
+        await pilot.press("tab", "2", "full_stop")  # the next layer: global attention
+        await settle(pilot)
+        assert "(a future key)" in screen_text(app) and "window of" not in screen_text(app)

@@ -355,3 +355,36 @@ def test_progress_without_a_progress_bar_hook(online, hf_dir, monkeypatch):
     assert seen[-1].done == total == sum(p.stat().st_size for p in hf_dir.iterdir() if p.name in
                                          ("config.json", "generation_config.json", "model.safetensors"))
     assert any(0 < p.done < total and p.done not in (0, total) for p in seen[:-1])  # seen while it grew
+
+
+# -- a hub model's tokenizer alone (`gpt-tui tokenize --model owner/name`) ----------------------------------
+
+
+def test_a_hub_models_own_tokenizer_comes_without_its_weights(online, tmp_path, monkeypatch):
+    from gpt_tui.engine.tokenizer import tokenizer_for_model
+
+    from .families import build
+
+    remote = tmp_path / "remote"
+    build("qwen2", remote, seed=1)
+    online.add("org/qwenish", remote)
+    local = tokenizer_for_model(str(remote))
+    got = tokenizer_for_model("org/qwenish")
+    text = "Hello, world: the fox"
+    assert got.name == "org/qwenish (tokenizer.json)" and local.name == "remote (tokenizer.json)"
+    assert got.encode(text) == local.encode(text)
+    fetched = {c[2] for c in online.calls if c[0] == "download"}
+    assert {"config.json", "tokenizer.json"} <= fetched
+    assert not any(n.endswith((".safetensors", ".bin")) for n in fetched)  # never the weights
+    monkeypatch.setattr(hub, "offline", lambda: True)  # now from the cache alone
+    assert tokenizer_for_model("org/qwenish").encode(text) == local.encode(text)
+    assert tokenizer_for_model("gpt2").name == "gpt2"  # the GPT-2 family needs no request at all
+    assert len([c for c in online.calls if c[0] == "model_info"]) == 1
+
+
+def test_a_hub_tokenizer_not_cached_offline_is_one_line(cache):
+    from gpt_tui.engine.tokenizer import tokenizer_for_model
+
+    with pytest.raises(ModelLoadError) as info:
+        tokenizer_for_model("org/absent")
+    assert "its tokenizer is not in the Hugging Face cache" in str(info.value) and "\n" not in str(info.value)

@@ -4,18 +4,18 @@ reads the analysis already computed; it never re-runs the model."""
 
 from __future__ import annotations
 
-from rich.console import Group
 from rich.text import Text
 from textual.binding import Binding
 from textual.reactive import reactive
 from textual.widget import Widget
 
 from ..messages import HeadPicked, TokenSelected
+from ..widgets.lines import Lines
 from ..widgets.style import MASKED, RAMP, RAMP_LIMITS, message, pct, ramp_level, shade, token_label
 from .base import Panel
 
 
-def legend(numbers: bool) -> Text:
+def legend(numbers: bool, window: int | None = None) -> Text:
     t = Text(style="dim")
     if numbers:
         t.append("cells: weight in %  ")
@@ -25,7 +25,7 @@ def legend(numbers: bool) -> Text:
         t.append(f"<{hi * 100:.0f}% " if hi < 1 else f"≥{lo * 100:.0f}% ")
         lo = hi
     t.append(f" {MASKED}", style="bold")
-    t.append(" masked (future key)")
+    t.append(" masked (a future key" + (f", or one outside the layer's window of {window:,})" if window else ")"))
     return t
 
 
@@ -138,6 +138,8 @@ class AttentionPanel(Panel, Widget, can_focus=True):
         cw = 4 if numbers else 3  # a cell; key labels alternate over two lines, 2·cw−1 wide each
         cols = max(1, (width - label_w) // cw)
         grid = a.attention[self.layer_index, self.head]  # (T, T), the layer derived on first look
+        # A sliding-window layer masks keys more than `window` back as well as future ones.
+        window = a.attention.window(self.layer_index) if hasattr(a.attention, "window") else None
         head = Text(f"layer {self.layer_index} · head {self.head} · rows = query, columns = key", style="bold")
         attended = self._attended(a, q)  # the strongest keys, wherever they are: always listed
         tail: list[Text] = []
@@ -145,7 +147,7 @@ class AttentionPanel(Panel, Widget, can_focus=True):
         if n_keys < T:
             tail += _whole_row(a, grid, q, width)
         else:
-            tail.append(legend(numbers))
+            tail.append(legend(numbers, window))
         attended_lines = 1 + attended.cell_len // max(1, width)
         rows = max(1, height - 3 - len(tail) - attended_lines)  # title, two key-label lines
         if rows < T or n_keys < T:
@@ -171,11 +173,11 @@ class AttentionPanel(Panel, Widget, can_focus=True):
             line.append(f"{mark}{i:>3} {token_label(a.pieces[i].text, 7):<7} ",
                         style="bold reverse" if i == q else "")
             for k in keys:
-                line.append_text(cell(float(grid[i, k]), k > i, cw, numbers))
+                line.append_text(cell(float(grid[i, k]), k > i or (window is not None and k <= i - window), cw, numbers))
             lines.append(line)
         if n_keys < T or n_rows < T:
             lines.append(Text(f"keys {k0}–{k0 + n_keys - 1}, queries {r0}–{r0 + n_rows - 1} of {T}", style="dim"))
-        return Group(*lines, *tail, attended)
+        return Lines([*lines, *tail, attended])
 
     def _render_overview(self, a):
         width = self.content_size.width
@@ -204,7 +206,7 @@ class AttentionPanel(Panel, Widget, can_focus=True):
                 line.append(" ")
             lines.append(line)
         lines.append(Text("reversed: cursor · underlined: the head shown in the grid", style="dim"))
-        return Group(*lines)
+        return Lines(lines)
 
 
 def _whole_row(a, grid, q: int, width: int) -> list[Text]:

@@ -36,6 +36,12 @@ class Panel:
         # Textual runs the handler of every class in the MRO: a panel's own on_mount runs as well.
         self.border_title = self.TITLE
 
+    def prepare(self, analysis, position: int) -> None:
+        """Compute what the panel will draw for a new analysis at the selected `position`, into the
+        analysis's memo: the screen calls it in the analysis worker right after the forward pass, for
+        panels on screen, while the UI thread draws the others; the panel's own ask then finds it.
+        It runs in that worker's thread: it may read the panel, never change it."""
+
 
 class ComputedPanel(Panel):
     """A panel whose content a thread worker computes, and only while the panel is on screen: the
@@ -69,6 +75,10 @@ class ComputedPanel(Panel):
         if key is not None and key != self._wanted:
             self._wanted = key
             self.compute(key)
+
+    @property
+    def on_screen(self) -> bool:
+        return self._shown
 
     def is_wanted(self, key) -> bool:
         return key == self._wanted

@@ -6,15 +6,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rich.console import Group
-from rich.table import Table
 from rich.text import Text
 from textual.binding import Binding
 from textual.reactive import reactive
 from textual.widget import Widget
 
 from ..messages import CandidatePicked
-from ..widgets.style import bar, message, pct, token_label
+from ..widgets.lines import Lines
+from ..widgets.style import bar, grid, message, pct, token_label
 from .base import Panel
 
 CUT_ROWS = 2  # the first tokens the knobs cut: always in view when there are any
@@ -166,17 +165,10 @@ class CandidatesPanel(Panel, Widget, can_focus=True):
         label_w = 12 if width >= 50 else 8
         fixed = 4 + label_w + 7 + (7 if knobs else 0) + (7 + 7 if wide else 0) + 6
         bar_w = max(3, min(24, (width - fixed) // (2 if knobs else 1)))
-        table = Table.grid(padding=(0, 1))
-        columns = [("#", "right"), ("token", "left"), ("raw p", "left"), ("", "right")]
-        if knobs:
-            columns += [("after knobs", "left"), ("", "right")]
-        if wide:
-            columns += [("logit", "right"), ("cum", "right")]
-        for name, justify in columns:
-            table.add_column(header=name, justify=justify, no_wrap=True)
-        table.show_header = True
-        table.header_style = "dim"
+        justify = "rllr" + ("lr" if knobs else "") + ("rr" if wide else "")
+        header = ["#", "token", "raw p", ""] + (["after knobs", ""] if knobs else []) + (["logit", "cum"] if wide else [])
         cursor = min(self.cursor, max(0, len(v.rows) - 1))
+        rows, styles = [], []
         for index, r in enumerate(v.rows):
             style = "dim strike" if r.cut else ""
             if index == cursor:
@@ -190,8 +182,9 @@ class CandidatesPanel(Panel, Widget, can_focus=True):
                 cells += [Text(bar(r.adjusted or 0.0, bar_w), style="#e6c07a"), "cut" if r.cut else pct(r.adjusted)]
             if wide:
                 cells += [f"{r.logit:.2f}", pct(r.cum_prob)]
-            table.add_row(*cells, style=style.strip())
-        lines.append(table)
+            rows.append(cells)
+            styles.append(style.strip())
+        lines += grid(rows, justify, header, styles)
         if v.survivors is not None:
             count, mass = v.survivors
             shown = sum(1 for r in v.rows if not r.cut)
@@ -204,7 +197,7 @@ class CandidatesPanel(Panel, Widget, can_focus=True):
                 more.append(("  " if more.plain else "") + f"✂ {cut:,} cut, holding {pct(max(0.0, 1 - mass))} of the raw p")
             if more.plain:
                 lines.append(more)
-        return Group(*lines)
+        return Lines(lines)
 
 
 def _row(rank: int, c) -> Row:

@@ -3,15 +3,14 @@ an analogy a − b + c. The search runs in the panel's own thread worker."""
 
 from __future__ import annotations
 
-from rich.console import Group
-from rich.table import Table
 from rich.text import Text
 from textual import work
 from textual.reactive import reactive
 from textual.widget import Widget
 
 from ..messages import NeighboursFailed, NeighboursReady
-from ..widgets.style import bar, message, token_label
+from ..widgets.lines import Lines
+from ..widgets.style import bar, grid, message, token_label
 from .base import Panel
 
 NEIGHBOURS_TOP = 20
@@ -41,18 +40,27 @@ class NeighboursPanel(Panel, Widget, can_focus=True):
         super().__init__(**kwargs)
         self._wanted: tuple | None = None  # what the panel should show; results for anything else are dropped
 
+    _query_due = False
+
     def watch_session(self) -> None:
         self._wanted = None
-        self._refresh_query()
+        self._refresh_soon()
 
     def watch_analysis(self) -> None:
-        self._refresh_query()
+        self._refresh_soon()
 
     def watch_selected(self) -> None:
-        self._refresh_query()
+        self._refresh_soon()
 
     def watch_analogy(self) -> None:
-        self._refresh_query()
+        self._refresh_soon()
+
+    def _refresh_soon(self) -> None:
+        """Once the screen has set everything it sets together: a new analysis arrives before the
+        selection that goes with it, and searching in between would search a token nobody selected."""
+        if not self._query_due:
+            self._query_due = True
+            self.call_later(self._refresh_query)
 
     def _query(self) -> tuple | None:
         if self.session is None:
@@ -65,6 +73,7 @@ class NeighboursPanel(Panel, Widget, can_focus=True):
         return ("token", int(a.ids[min(self.selected, a.n_tokens - 1)]))
 
     def _refresh_query(self) -> None:
+        self._query_due = False
         query = self._query()
         if query == self._wanted:
             return
@@ -73,6 +82,11 @@ class NeighboursPanel(Panel, Widget, can_focus=True):
             self.neighbours = None
             return
         self.error = ""
+        kind, what = query
+        known = self.session.known_neighbours(what, NEIGHBOURS_TOP) if kind == "token" else None
+        if known is not None:  # searched already (beside the forward pass, or earlier): no worker, no flicker
+            self.neighbours = known
+            return
         self._search(query, self.session)
 
     @work(thread=True, exclusive=True, group="neighbours", exit_on_error=False)
@@ -125,14 +139,9 @@ class NeighboursPanel(Panel, Widget, can_focus=True):
         width = self.content_size.width
         label_w = max(6, min(18, width // 3))
         bar_w = max(4, min(40, width - label_w - 4 - 8 - 3))
-        table = Table.grid(padding=(0, 1))
-        table.add_column(justify="right", style="dim")
-        table.add_column(no_wrap=True)
-        table.add_column(justify="right")
-        table.add_column(no_wrap=True)
-        for rank, nb in enumerate(n.neighbours[:room], 1):
-            table.add_row(str(rank), token_label(nb.text, label_w), f"{nb.cosine:+.3f}",
-                          Text(bar(max(nb.cosine, 0.0), bar_w), style="#7fb3ff"))
         if not n.neighbours:
-            return Group(head, *notes, message("no tokens left to compare with"))
-        return Group(head, *notes, table)
+            return Lines([head, *notes, message("no tokens left to compare with")])
+        rows = [[Text(str(rank), style="dim"), token_label(nb.text, label_w), f"{nb.cosine:+.3f}",
+                 Text(bar(max(nb.cosine, 0.0), bar_w), style="#7fb3ff")]
+                for rank, nb in enumerate(n.neighbours[:room], 1)]
+        return Lines([head, *notes, *grid(rows, "rlrl")])

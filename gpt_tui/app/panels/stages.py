@@ -43,6 +43,10 @@ class StagesPanel(ComputedPanel, Widget, can_focus=True):
     selected = reactive(0)
     stages = reactive(None, always_update=True)
 
+    def prepare(self, analysis, position: int) -> None:
+        if analysis.residual is not None:
+            analysis.stages(position)
+
     def watch_analysis(self) -> None:
         self.refresh_wanted()
 

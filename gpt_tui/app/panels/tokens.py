@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import math
 
-from rich.console import Group
 from rich.text import Text
 from textual.binding import Binding
 from textual.reactive import reactive
 from textual.widget import Widget
 
 from ..messages import TokenSelected
+from ..widgets.lines import Lines
 from ..widgets.style import CHIP_COLOURS, message, visible
 from .base import Panel
 
@@ -72,13 +72,22 @@ class TokensPanel(Panel, Widget, can_focus=True):
         Binding("end", "last", "last token", show=False),
     ]
 
-    # layout=True: the panel is as tall as its chips, which these change.
-    analysis = reactive(None, always_update=True, layout=True)
+    # The panel is as tall as its chips, which these change; a new layout of the whole screen is
+    # asked for only when the number of lines changes (most keys leave it as it was).
+    analysis = reactive(None, always_update=True)
     selected = reactive(0)
-    show_ids = reactive(False, layout=True)
-    compare = reactive(True, layout=True)
-    encodings = reactive(dict, always_update=True, layout=True)  # other encoding name -> pieces
+    show_ids = reactive(False)
+    compare = reactive(True)
+    encodings = reactive(dict, always_update=True)  # other encoding name -> pieces
     tokenizer_name = reactive("gpt2")
+
+    _laid_out_height: int | None = None  # what get_content_height last answered
+
+    def _check_height(self) -> None:
+        if self._laid_out_height is not None and self._content_height(self.content_size.width) != self._laid_out_height:
+            self.refresh(layout=True)
+
+    watch_analysis = watch_show_ids = watch_compare = watch_encodings = _check_height
 
     def action_move(self, delta: int) -> None:
         if self.analysis is not None:
@@ -92,6 +101,10 @@ class TokensPanel(Panel, Widget, can_focus=True):
 
     def get_content_height(self, container, viewport, width: int) -> int:
         """As tall as the chips need (the wide layout caps it), not a fixed share of the screen."""
+        self._laid_out_height = self._content_height(width)
+        return self._laid_out_height
+
+    def _content_height(self, width: int) -> int:
         if self.analysis is None:
             return 1
         return len(self._lines(width, 2 + 8 + 3 * len(self.encodings or ())))
@@ -99,7 +112,7 @@ class TokensPanel(Panel, Widget, can_focus=True):
     def render(self):
         if self.analysis is None:
             return message(self.notice)
-        return Group(*self._lines(max(10, self.content_size.width), max(1, self.content_size.height)))
+        return Lines(self._lines(max(10, self.content_size.width), max(1, self.content_size.height)))
 
     def _lines(self, width: int, height: int) -> list[Text]:
         a = self.analysis

@@ -82,3 +82,35 @@ def token_label(text: str, limit: int) -> str:
 
 def message(text: str, style: str = "dim italic") -> Text:
     return Text(text, style=style)
+
+
+def grid(rows: list[list[str | Text]], justify: str, header: list[str] | None = None,
+         row_styles: list[str] | None = None, header_style: str = "dim", gap: int = 1,
+         min_widths: list[int] | None = None) -> list[Text]:
+    """Cells laid out in aligned columns, one Text per line: what rich's Table.grid draws, for the
+    panels redrawn on every key (a Table measures and renders every cell several times: ~10 ms a
+    draw at 20 rows). justify: one letter per column, "l" or "r"; a row style is the base of its
+    cells' own styles; lines never wrap (they are cropped at the panel's edge)."""
+    cells = [[c if isinstance(c, Text) else Text(c) for c in row] for row in rows]
+    if header:
+        cells.insert(0, [Text(h) for h in header])
+    widths = [max((row[i].cell_len for row in cells), default=0) for i in range(len(justify))]
+    if min_widths:
+        widths = [max(w, m) for w, m in zip(widths, min_widths)]
+    styles = ([header_style] if header else []) + (row_styles or [""] * len(rows))
+    lines = []
+    for row, style in zip(cells, styles):
+        line = Text(no_wrap=True, overflow="crop", end="")
+        for i, cell in enumerate(row):
+            pad = " " * (widths[i] - cell.cell_len)  # in the cell's own style, as a Table pads a cell
+            if i:
+                line.append(" " * gap)
+            if justify[i] == "r":
+                line.append(pad, style=cell.style or None)
+            line.append_text(cell)
+            if justify[i] != "r":
+                line.append(pad, style=cell.style or None)
+        if style:
+            line.stylize_before(style)
+        lines.append(line)
+    return lines
