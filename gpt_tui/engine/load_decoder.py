@@ -95,7 +95,7 @@ def _size(n: int) -> str:
 def load_decoder_dir(path: Path, hf: dict, device: torch.device, dtype: torch.dtype, name: str):
     """A Llama/Qwen/Gemma/Mistral/Phi-3 directory -> LoadedModel."""
     from .hf_tokenizer import tokenizer_for_dir
-    from .loading import LoadedModel, _generation_defaults, _MetaSkeleton, _read_safetensors
+    from .loading import LoadedModel, _generation_defaults, _MetaSkeleton, _read_safetensors, check_finite, fill_skeleton
 
     try:
         config = architecture.from_hf(hf)
@@ -117,20 +117,11 @@ def load_decoder_dir(path: Path, hf: dict, device: torch.device, dtype: torch.dt
         raise ModelLoadError(f"{path}: {exc}: not a {config.family} checkpoint gpt-tui can read") from None
     with torch.device("meta"), _MetaSkeleton():
         model = Decoder(config)
-    expected = set(model.state_dict())
-    missing, unexpected = expected - set(state), set(state) - expected
-    if missing or unexpected:
-        sample = sorted(missing)[:3] or sorted(unexpected)[:3]
-        raise ModelLoadError(f"{path}: the weights do not fit a {config.family} of this shape ({len(missing)} missing, "
-                             f"{len(unexpected)} unexpected tensors, e.g. {', '.join(sample)})")
-    for key, tensor in state.items():
-        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
-            raise ModelLoadError(f"{key} holds NaN or infinite values: the checkpoint is corrupt")
+    check_finite(state)
     try:
-        model.load_state_dict(state, assign=True, strict=True)
-    except RuntimeError as exc:
-        raise ModelLoadError(f"checkpoint tensors have the wrong shapes: {str(exc).splitlines()[-1].strip()}") from None
-    state.clear()
+        fill_skeleton(model, state, f"a {config.family} of this shape")
+    except ModelLoadError as exc:
+        raise ModelLoadError(f"{path}: {exc}") from None
     model = model.to(device=device).eval()
     tokenizer = tokenizer_for_dir(path, hf)
     return LoadedModel(model, tokenizer, name=name, source=str(path), generation=_generation_defaults(path),

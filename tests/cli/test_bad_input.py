@@ -248,6 +248,10 @@ def _key(state, suffix):
     return next(k for k in state if k.endswith(suffix))
 
 
+def _extra(state):
+    state[_key(state, "h.0.mlp.c_fc.weight").replace("c_fc", "mystery")] = torch.zeros(2, 2)
+
+
 def _nan(state):
     state[_key(state, "h.1.mlp.c_fc.weight")][3, 5] = float("nan")
 
@@ -313,6 +317,8 @@ FILE_CASES = {
                                                 "not a readable .safetensors file"),
     "safetensors named .pt": (lambda m, t: shutil.copy(m / "model.safetensors", t / "w.pt"), 0, None),
     "int8 weights": (lambda m, t: _edit_weights(_copy(m, t), _int8), 1, "stored as int8"),
+    "an extra tensor": (lambda m, t: _edit_weights(_copy(m, t), _extra), 1,
+                        "the weights do not fit a GPT-2 of this shape (0 missing, 1 unexpected tensors, e.g. "),
     "NaN weights": (lambda m, t: _edit_weights(_copy(m, t), _nan), 1, "holds NaN or infinite values"),
     "inf weights": (lambda m, t: _edit_weights(_copy(m, t), _inf), 1, "holds NaN or infinite values"),
     "weights that overflow": (lambda m, t: _edit_weights(_copy(m, t), _overflow), 1,

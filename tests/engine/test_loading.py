@@ -357,3 +357,19 @@ def test_auto_device_and_dtype_on_this_machine(hf_dir):
     loaded = load_model(str(hf_dir))
     assert loaded.device.type in ("cpu", "mps")
     assert loaded.dtype == torch.float32
+
+
+def test_the_finite_check_looks_at_each_value_only_when_the_sum_is_not_finite():
+    from gpt_tui.engine.loading import check_finite
+
+    huge = torch.full((4, 4), 3e38)  # every value finite, their sum is not
+    check_finite({"w": huge, "h": torch.full((300, 300), 60000.0, dtype=torch.float16), "ids": torch.arange(3)})
+    for bad in (float("nan"), float("inf"), -float("inf")):
+        w = huge.clone()
+        w[1, 2] = bad
+        with pytest.raises(ModelLoadError, match="w holds NaN or infinite values"):
+            check_finite({"w": w})
+    mixed = torch.zeros(5)
+    mixed[0], mixed[1] = float("inf"), -float("inf")  # a sum of NaN, found all the same
+    with pytest.raises(ModelLoadError):
+        check_finite({"mixed": mixed.to(torch.bfloat16)})
