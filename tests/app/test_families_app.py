@@ -58,4 +58,4 @@ async def test_keys_outside_a_sliding_window_are_drawn_masked(make_app, gemma_se
         assert "outside the layer's window of 4" in screen_text(app)
         await pilot.press("tab", "2", "full_stop")  # the next layer: global attention
         await settle(pilot)
-        assert "(a future key)" in screen_text(app) and "window of" not in screen_text(app)
+        assert "masked (future key)" in screen_text(app) and "window of" not in screen_text(app)

@@ -65,8 +65,13 @@ def test_completion_lists_the_dtypes():
     assert done.stdout.split() == ["auto", "float32", "bfloat16", "float16"], done.stderr
 
 
-def test_show_completion_prints_a_script_for_the_shell(cli):
-    result = cli("--show-completion", "bash")
+def test_show_completion_prints_a_script_for_the_shell(cli, monkeypatch):
+    import shellingham
+
+    # The shell is found among the process's ancestors; a test run from a process that no shell
+    # started (a background job whose shell exited, an IDE) has none, so it is given here.
+    monkeypatch.setattr(shellingham, "detect_shell", lambda *a, **k: ("bash", "/bin/bash"))
+    result = cli("--show-completion")
     assert result.exit_code == 0 and "_GPT_TUI_COMPLETE=complete_bash" in result.stdout
 
 

@@ -25,7 +25,7 @@ def legend(numbers: bool, window: int | None = None) -> Text:
         t.append(f"<{hi * 100:.0f}% " if hi < 1 else f"≥{lo * 100:.0f}% ")
         lo = hi
     t.append(f" {MASKED}", style="bold")
-    t.append(" masked (a future key" + (f", or one outside the layer's window of {window:,})" if window else ")"))
+    t.append(" masked (future key" + (f", or outside the layer's window of {window:,})" if window else ")"))
     return t
 
 
