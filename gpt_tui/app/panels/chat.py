@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 from rich.console import Group
 from rich.text import Text
 from textual.reactive import reactive
@@ -135,12 +134,9 @@ class ChatPanel(Panel, Widget, can_focus=True):
         return text
 
     def _next(self, a) -> Text:
-        logits = np.asarray(a.last_logits, dtype=np.float64)
-        probs = np.exp(logits - logits.max())
-        probs /= probs.sum()
-        top = np.argsort(-logits)[:6]
+        last = a.position(a.n_tokens - 1)  # the engine's own top tokens: the candidates panel's numbers
         line = Text("the model's next token: ", style="dim")
-        for i in top:
+        for i, p in zip(last.top_ids[:6], last.top_probs[:6]):
             line.append(token_label(visible(self.session.tokenizer.token_text(int(i))), 12), style="bold")
-            line.append(f" {pct(float(probs[i]))}  ")
+            line.append(f" {pct(float(p))}  ")
         return line

@@ -5,7 +5,8 @@ columns — never averaging — and saying which."""
 
 from __future__ import annotations
 
-import numpy as np
+from typing import TYPE_CHECKING
+
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
@@ -16,6 +17,9 @@ from textual.widget import Widget
 
 from ..widgets.style import message
 from .base import ComputedPanel
+
+if TYPE_CHECKING:
+    import numpy as np
 
 LEVELS = "▁▂▃▄▅▆▇█"  # −1 … +1: the sign and the size in the glyph's height, colour only a bonus
 
@@ -28,6 +32,8 @@ class PositionsReady(Message):
 
 def level_text(values: np.ndarray, scale: float) -> list[Text]:
     """(r, c) values in [−scale, scale] -> r lines of c glyphs (height = value), coloured by sign."""
+    import numpy as np  # imported when first drawn: not on the way to the first frame
+
     lines = []
     idx = np.clip(((values / scale + 1) / 2 * len(LEVELS)).astype(int), 0, len(LEVELS) - 1)
     for row_idx, row in zip(idx, values):
@@ -97,6 +103,8 @@ class PositionsPanel(ComputedPanel, Widget, can_focus=True):
         learned, rows, cols = downsample(table.weights, map_rows, half)
         sines, _, _ = downsample(sine.weights, map_rows, half)
         # A few large entries would leave everything else at mid height: scale to the 99th percentile.
+        import numpy as np
+
         scale_l = float(np.quantile(np.abs(table.weights), 0.99)) or 1.0
         parts = [Text.assemble(("W_pos ", "bold"), (f"{table.n_positions} positions × {table.d_model} dimensions, "
                                                     "learned", "dim"), ("   beside   ", ""),
