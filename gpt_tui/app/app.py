@@ -122,6 +122,11 @@ class ExplorerScreen(Screen):
         # Ctrl+C while generating stops it, as in a shell; otherwise it keeps Textual's meaning
         # (copy the selection; or say how to quit): see check_action.
         Binding("ctrl+c", "interrupt", "stop", show=False, priority=True),
+        # Tab moves the focus at once, before the keys behind it are handed out: over SSH, Tab and
+        # a panel's number can arrive in one read, and the number must reach the panel, not the
+        # text (Textual's own Tab runs only after the focused widget has declined the key).
+        Binding("tab", "move_focus(1)", "next", show=False, priority=True),
+        Binding("shift+tab", "move_focus(-1)", "previous", show=False, priority=True),
         Binding("left", "select(-1)", "◀ token", show=False),
         Binding("right", "select(1)", "token ▶", show=False),
         Binding("home", "select_at(0)", "first token", show=False),
@@ -759,7 +764,15 @@ class ExplorerScreen(Screen):
             return not isinstance(self.focused, (Input, TextArea))
         if action == "interrupt":
             return self.runs.running
+        if action == "move_focus":  # in the command bar, Tab completes
+            return not isinstance(self.focused, CommandBar)
         return True
+
+    def action_move_focus(self, delta: int) -> None:
+        if delta > 0:
+            self.focus_next()
+        else:
+            self.focus_previous()
 
     def action_interrupt(self) -> None:
         self.stop(key="Ctrl+C")

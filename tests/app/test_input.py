@@ -349,3 +349,17 @@ async def test_random_key_sequences_with_a_model(make_app):
         assert checked > 200
         await settle(pilot, 0.2)
         assert app.screen.analysis is None or app.screen.analysis.text == app.screen.text
+
+
+async def test_tab_and_a_panel_number_in_one_read_reach_the_panel_not_the_text(make_app):
+    """Over SSH, Tab and the next key can arrive together: the focus moves before the next is handed out."""
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await type_text(pilot, "The cat")
+        burst(app, "tab", "6")
+        await settle(pilot, 0.2)
+        assert app.screen.text == "The cat"
+        assert app.screen.query_one("#lens").display and app.focused.id == "lens"
+        burst(app, "shift+tab", "shift+tab", "x")  # back to the text, and x is text again
+        await settle(pilot, 0.2)
+        assert app.screen.text == "The catx"
