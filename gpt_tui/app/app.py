@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -812,6 +812,14 @@ class ExplorerScreen(Screen):
     @on(CommandBar.Closed)
     def _command_closed(self, event: CommandBar.Closed) -> None:
         self._close_command_bar()
+
+    @on(CommandBar.Stray)
+    def _stray_key(self, event: CommandBar.Stray) -> None:
+        """A key typed right after the Enter or Esc that closed the bar: handed out again as if it
+        came now, so that it acts where the focus went back (a panel's number, text in the editor)."""
+        if isinstance(self.focused, CommandBar):  # never back into the closed bar (it would loop)
+            self._close_command_bar()
+        self.app.post_message(events.Key(event.key, event.character))
 
     def run_command(self, line: str) -> None:
         """Run one /command; problems become notifications, never exceptions."""

@@ -363,3 +363,21 @@ async def test_tab_and_a_panel_number_in_one_read_reach_the_panel_not_the_text(m
         burst(app, "shift+tab", "shift+tab", "x")  # back to the text, and x is text again
         await settle(pilot, 0.2)
         assert app.screen.text == "The catx"
+
+
+async def test_keys_in_one_read_with_a_command_keep_their_order(make_app):
+    """A fast typist's (or SSH's batched) keys: the command runs with what was typed before its
+    Enter, and what follows the Enter (or Esc) lands where the focus went back, in order."""
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await type_text(pilot, "The cat")
+        burst(app, "ctrl+k", *"temp 1.7", "enter", *" sat")
+        await settle(pilot, 0.2)
+        assert app.screen.params.temperature == 1.7 and app.screen.text == "The cat sat"
+        burst(app, "ctrl+k", *"temp 9", "escape", *" on")
+        await settle(pilot, 0.2)
+        assert app.screen.params.temperature == 1.7 and app.screen.text == "The cat sat on"
+        burst(app, "tab", "slash", *"topk 5", "enter", "6")  # from a panel: back to it, 6 shows the lens
+        await settle(pilot, 0.2)
+        assert app.screen.params.top_k == 5 and app.screen.text == "The cat sat on"
+        assert app.focused.id == "lens"

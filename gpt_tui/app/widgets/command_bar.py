@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from textual import events
 from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import Input
@@ -21,7 +22,6 @@ class CommandBar(Input):
         Binding("up", "history(-1)", "previous", show=False),
         Binding("down", "history(1)", "next", show=False),
         Binding("tab", "complete", "complete", show=False),
-        Binding("escape", "close", "close", show=False),
     ]
 
     @dataclass
@@ -31,6 +31,13 @@ class CommandBar(Input):
     @dataclass
     class Closed(Message):
         pass
+
+    @dataclass
+    class Stray(Message):
+        """A key that reached the bar after it closed (typed in the same burst as its Enter)."""
+
+        key: str
+        character: str | None
 
     def __init__(self, **kwargs) -> None:
         super().__init__(placeholder="/command (Tab completes, Esc closes, /help lists them)", compact=True,
@@ -53,6 +60,24 @@ class CommandBar(Input):
         self.remove_class("-open")
         self.value = ""
 
+    async def _on_key(self, event: events.Key) -> None:
+        # Enter and Esc are handled here, in the order the keys came: as bindings they would run
+        # only after the keys queued behind them (a fast typist's, or SSH's batched, next keys)
+        # had been typed into this bar. Keys that arrive once it has closed go to the screen,
+        # which hands them, in order, to where the focus went back.
+        if not self.is_open:
+            event.stop()
+            event.prevent_default()
+            self.post_message(self.Stray(event.key, event.character))
+        elif event.key == "enter":
+            event.stop()
+            event.prevent_default()
+            self.post_message(self.Entered(self.take()))
+        elif event.key == "escape":
+            event.stop()
+            event.prevent_default()
+            self.action_close()
+
     def _on_blur(self, event) -> None:
         """The focus went elsewhere (Shift+Tab, a click): the half-typed command is dropped."""
         super()._on_blur(event)
@@ -63,12 +88,16 @@ class CommandBar(Input):
         self.close()
         self.post_message(self.Closed())
 
-    async def action_submit(self) -> None:
+    def take(self) -> str:
+        """The line entered, kept in the history; the bar closes."""
         line = self.value.strip()
         if line and (not self.history or self.history[-1] != line):
             self.history.append(line)
         self.close()
-        self.post_message(self.Entered(line))
+        return line
+
+    async def action_submit(self) -> None:
+        self.post_message(self.Entered(self.take()))
 
     def action_history(self, delta: int) -> None:
         if not self.history:
