@@ -10,9 +10,10 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.reactive import reactive
-from textual.widgets import Input, Label, Static
+from textual.widgets import Input, Label
 
 from ..messages import KnobChanged
+from ..widgets.text_view import TextView
 from ..widgets.style import pct, prob_style
 from .base import Panel
 
@@ -94,8 +95,8 @@ class GenerationPanel(Panel, Vertical):
                 field.cursor_blink = False
                 yield field
         with VerticalScroll(id="gen-scroll", can_focus=False):
-            yield Static(id="gen-output")
-        yield Static(id="gen-status")
+            yield TextView(id="gen-output")
+        yield TextView(id="gen-status")
 
     def on_mount(self) -> None:
         self._sync_knobs()
@@ -180,11 +181,11 @@ class GenerationPanel(Panel, Vertical):
         if not self.is_mounted:
             return
         g = self.generation
-        out = self.query_one("#gen-output", Static)
+        out = self.query_one("#gen-output", TextView)
         if not g.tokens and g.state == "idle":
-            out.update(Text("F5 generates · F6 draws one token · Esc stops · F7 takes the text", style="dim italic"))
+            out.show(Text("F5 generates · F6 draws one token · Esc stops · F7 takes the text", style="dim italic"))
         else:
-            out.update(continuation(g.prompt, g.tokens))
+            out.show(continuation(g.prompt, g.tokens))
             self.query_one("#gen-scroll", VerticalScroll).scroll_end(animate=False)
         status = Text()
         n = len(g.tokens)
@@ -202,7 +203,7 @@ class GenerationPanel(Panel, Vertical):
         for label, p in (("≥50%", 0.5), ("≥10%", 0.1), ("≥1%", 0.01), ("<1%", 0.0)):
             status.append(label, style=prob_style(p))
             status.append(" ")
-        self.query_one("#gen-status", Static).update(status)
+        self.query_one("#gen-status", TextView).show(status)
 
 
 def _same(name: str, text: str, value) -> bool:
