@@ -110,18 +110,22 @@ class Session:
     # -- text -> ids --------------------------------------------------------------------------------
 
     def encode(self, text: str, bos: bool = False, allow_special: bool = False, reserve: int = 0) -> Encoded:
-        """Text -> ids that fit the context (leaving `reserve` places free), cutting from the front."""
+        """Text -> ids that fit the context (leaving `reserve` places free), cutting the text from the
+        front; a BOS the model's files put first (or --bos) stays first, as the model was trained to see it."""
         prefix = list(self.prefix_ids)
         if not text and not bos and not prefix:
             raise InputError("the text is empty; type something (or use --bos to start from <|endoftext|>)")
         ids = self.tokenizer.encode(text, allow_special=allow_special)
         if prefix:  # the model's own BOS, as its tokenizer files add it (once: a chat template may write it)
-            ids = ids if ids[:len(prefix)] == prefix else [*prefix, *ids]
-        elif bos:
-            ids = [self.tokenizer.eot_id, *ids]
+            head = prefix
+            ids = ids[len(prefix):] if ids[:len(prefix)] == prefix else ids
+        else:
+            head = [self.tokenizer.eot_id] if bos else []
         limit = max(1, self.n_ctx - reserve)
-        dropped = max(0, len(ids) - limit)
-        return Encoded(ids[dropped:], dropped)
+        if len(head) >= limit:  # no room for the text at all: keep its last tokens, as before
+            head = []
+        dropped = max(0, len(head) + len(ids) - limit)
+        return Encoded([*head, *ids[dropped:]], dropped)
 
     # -- the forward pass the panels read -------------------------------------------------------------
 

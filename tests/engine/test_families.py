@@ -262,3 +262,20 @@ def test_longrope_crossing_its_original_context_recomputes_the_cache(tmp_path):
     grown = session.analyse(long)  # the kept cache was turned with the short factors
     ref = _reference(hf, grown.ids)
     assert np.abs(grown.last_logits - ref.logits[0, -1, :session.n_vocab].numpy()).max() <= TOL
+
+
+def test_a_text_longer_than_the_context_keeps_the_bos_first(tmp_path):
+    """Cut from the front, the text loses its first tokens, not the BOS the model always saw first."""
+    build("llama", tmp_path, seed=3)
+    session = Session(load_model(str(tmp_path), device="cpu", dtype="float32"))
+    bos = list(session.prefix_ids)
+    assert bos, "a Llama-shaped tokenizer puts a BOS first"
+    text = " ".join(f"w{i}" for i in range(3 * session.n_ctx))
+    body = session.tokenizer.encode(text)  # the text's own tokens (the session adds the BOS)
+    body = body[len(bos):] if body[:len(bos)] == bos else body
+    enc = session.encode(text)
+    assert len(enc.ids) == session.n_ctx and enc.ids[:len(bos)] == bos
+    assert enc.ids[len(bos):] == body[-(session.n_ctx - len(bos)):]
+    assert enc.dropped == len(body) - (session.n_ctx - len(bos))
+    short = session.encode("w1 w2")
+    assert short.ids[:len(bos)] == bos and short.dropped == 0
