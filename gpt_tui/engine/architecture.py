@@ -153,6 +153,11 @@ def _rope(params: dict | None, theta_default: float, fraction: float = 1.0, hf: 
                 original_ctx=original, fraction=float(fraction), **keep)
 
 
+# When config.json does not say, the family's own default, as its transformers config class has it
+# (a config saved by transformers leaves out a value equal to that default: SmolLM3's tied unembedding).
+TIED_BY_DEFAULT = {"smollm3"}
+
+
 def _common(hf: dict, family: str) -> dict:
     n_head = hf["num_attention_heads"]
     n_embd = hf["hidden_size"]
@@ -161,7 +166,7 @@ def _common(hf: dict, family: str) -> dict:
                 n_embd=n_embd, n_layer=hf["num_hidden_layers"], n_head=n_head,
                 n_kv_head=hf.get("num_key_value_heads") or n_head, head_dim=head_dim,
                 d_mlp=hf["intermediate_size"], norm_eps=hf.get("rms_norm_eps", 1e-6),
-                tied=bool(hf.get("tie_word_embeddings", False)))
+                tied=bool(hf.get("tie_word_embeddings", family in TIED_BY_DEFAULT)))
 
 
 def _single_rope(hf: dict) -> Rope:

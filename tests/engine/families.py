@@ -114,7 +114,8 @@ FAMILIES = {
              "sentencepiece", {"bos_token": "<bos>", "eos_token": "<eos>"}),
     "phi3_long": ("Phi3Config", "Phi3ForCausalLM", dict(
         pad_token_id=0, bos_token_id=2, eos_token_id=1, original_max_position_embeddings=16,
-        rope_scaling={"rope_type": "longrope", "short_factor": [1.0, 1.1, 1.3, 1.6, 2.0, 2.5, 3.0, 4.0],
+        # "type", as Phi-3's own files write it (transformers 4.53 accepts nothing else here)
+        rope_scaling={"type": "longrope", "short_factor": [1.0, 1.1, 1.3, 1.6, 2.0, 2.5, 3.0, 4.0],
                       "long_factor": [1.0, 1.5, 2.0, 3.0, 5.0, 8.0, 12.0, 16.0]}),
                   "sentencepiece", {"bos_token": "<bos>", "eos_token": "<eos>"}),
     "gemma2": ("Gemma2Config", "Gemma2ForCausalLM", dict(head_dim=16, sliding_window=4, attn_logit_softcapping=3.0,

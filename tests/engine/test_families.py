@@ -17,6 +17,10 @@ from gpt_tui.engine.sampling import SamplingParams
 from .families import FAMILIES, SAMPLE, build
 
 TOL = 1e-4
+# Past Phi-3's original context, transformers 4.53 (the floor run's reference) gives other numbers than
+# transformers 5.24 and this engine, which take the long longrope factors once the sequence passes
+# original_max_position_embeddings, as Phi-3's own code does: comparisons that cross it need transformers 5.
+LONGROPE_AS_PHI3 = int(__import__("transformers").__version__.split(".")[0]) >= 5
 
 
 @pytest.fixture(scope="module", params=list(FAMILIES))
@@ -76,6 +80,9 @@ def test_greedy_generation_matches_transformers(family):
         want = hf.generate(x, attention_mask=torch.ones_like(x), max_new_tokens=20, do_sample=False,
                            eos_token_id=None, pad_token_id=0, suppress_tokens=padding)[0, len(ids):].tolist()
     got = [t.id for t in session.generate(ids, SamplingParams(temperature=0.0), 20, seed=0, stop_at_eot=False)]
+    if name == "phi3_long" and not LONGROPE_AS_PHI3:
+        crossing = 16 - len(ids)  # up to its original context the two agree
+        got, want = got[:crossing], want[:crossing]
     assert got == want
 
 
@@ -251,6 +258,8 @@ def test_bfloat16_decoding_through_the_cache_matches_its_full_forward(family):
     assert (got.argmax(-1) == full.argmax(-1)).float().mean() >= 0.9
 
 
+@pytest.mark.skipif(not LONGROPE_AS_PHI3, reason="transformers 4.x computes longrope past the original context "
+                                                 "otherwise (see LONGROPE_AS_PHI3)")
 def test_longrope_crossing_its_original_context_recomputes_the_cache(tmp_path):
     """Phi-3's longrope turns keys with other frequencies past its original context: a pass that
     crosses it (typing, generating) gives the numbers of a fresh pass, not a mix of the two."""
