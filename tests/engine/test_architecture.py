@@ -93,3 +93,16 @@ def test_unknown_families_and_scalings_are_named():
         architecture.from_hf({"model_type": "bert"})
     with pytest.raises(ValueError, match="rotary scaling 'dynamic' is not supported"):
         architecture.from_hf({**LLAMA_3_2_1B, "rope_scaling": {"rope_type": "dynamic", "factor": 2.0}})
+
+
+def test_a_config_that_does_not_say_takes_the_familys_own_tying():
+    """transformers leaves out of config.json a value equal to its config class's default: SmolLM3's
+    unembedding is tied by default, Llama's, Qwen's and Mistral's are not, Gemma's always is."""
+    def silent(config: dict, model_type: str) -> dict:
+        return {k: v for k, v in config.items() if k != "tie_word_embeddings"} | {"model_type": model_type}
+
+    assert architecture.from_hf(silent(LLAMA_3_2_1B, "smollm3")).tied
+    assert not architecture.from_hf(silent(LLAMA_3_2_1B, "llama")).tied
+    assert not architecture.from_hf(silent(QWEN2_5_0_5B, "qwen2")).tied
+    assert architecture.from_hf(GEMMA_2_2B).tied
+    assert architecture.from_hf(LLAMA_3_2_1B).tied  # said: as said
