@@ -275,9 +275,8 @@ def tokenizer_dir(spec: str) -> Path:
         present = {s.rfilename for s in (info.siblings or [])}
         if "config.json" not in present:
             raise ModelLoadError(f"{repo}: the repository has no config.json")
-        commit = info.sha or revision  # every file from the same commit
-        paths = [huggingface_hub.hf_hub_download(repo, name, revision=commit, cache_dir=cache_dir())
-                 for name in TOKENIZER_FILES if name in present]
+        fetch = _fetcher(repo, info.sha or revision, with_progress=False)  # every file from the same commit
+        paths = [fetch(name) for name in TOKENIZER_FILES if name in present]
     except ModelLoadError:
         raise
     except Exception as exc:  # noqa: BLE001 - every Hub failure becomes one true line

@@ -36,6 +36,21 @@ class Panel:
         # Textual runs the handler of every class in the MRO: a panel's own on_mount runs as well.
         self.border_title = self.TITLE
 
+    _due: frozenset[str] = frozenset()  # methods asked for by `soon`, not yet called
+
+    def soon(self, method) -> None:
+        """Call `method` (one of this panel's) once the screen has set everything it sets together: a
+        new analysis reaches a panel before the selection that goes with it, and work started in
+        between would be for a token nobody selected. Asking again before then makes no second call."""
+        name = method.__name__
+        if name not in self._due:
+            self._due = self._due | {name}
+            self.call_later(self._call_due, name)
+
+    def _call_due(self, name: str) -> None:
+        self._due = self._due - {name}
+        getattr(self, name)()
+
     def prepare(self, analysis, position: int) -> None:
         """Compute what the panel will draw for a new analysis at the selected `position`, into the
         analysis's memo: the screen calls it in the analysis worker right after the forward pass, for
@@ -50,6 +65,7 @@ class ComputedPanel(Panel):
     A subclass says what it would show now as a key (`wanted`: None when there is nothing to ask
     for) and starts the worker for a key (`compute`); it calls `refresh_wanted` when what it reads
     changes, and keeps a worker's result only while `is_wanted(key)` (a newer one supersedes it).
+    A subclass that does more when what it wants changes extends `update_wanted`.
     """
 
     _shown = False
@@ -69,6 +85,10 @@ class ComputedPanel(Panel):
         raise NotImplementedError
 
     def refresh_wanted(self) -> None:
+        """Ask again what the panel would show, once the screen's state has settled (see `soon`)."""
+        self.soon(self.update_wanted)
+
+    def update_wanted(self) -> None:
         if not self._shown:
             return
         key = self.wanted()

@@ -95,9 +95,9 @@ class LensPanel(ComputedPanel, Widget, can_focus=True):
         else:
             self._lens_worker(a, position, mid, key)
 
-    def refresh_wanted(self) -> None:
+    def update_wanted(self) -> None:
         """The selected token's lens (see ComputedPanel), then the overview once per analysis."""
-        super().refresh_wanted()
+        super().update_wanted()
         self._ask_overview()
 
     def _ask_overview(self) -> None:

@@ -40,27 +40,18 @@ class NeighboursPanel(Panel, Widget, can_focus=True):
         super().__init__(**kwargs)
         self._wanted: tuple | None = None  # what the panel should show; results for anything else are dropped
 
-    _query_due = False
-
     def watch_session(self) -> None:
         self._wanted = None
-        self._refresh_soon()
+        self.soon(self._refresh_query)
 
     def watch_analysis(self) -> None:
-        self._refresh_soon()
+        self.soon(self._refresh_query)
 
     def watch_selected(self) -> None:
-        self._refresh_soon()
+        self.soon(self._refresh_query)
 
     def watch_analogy(self) -> None:
-        self._refresh_soon()
-
-    def _refresh_soon(self) -> None:
-        """Once the screen has set everything it sets together: a new analysis arrives before the
-        selection that goes with it, and searching in between would search a token nobody selected."""
-        if not self._query_due:
-            self._query_due = True
-            self.call_later(self._refresh_query)
+        self.soon(self._refresh_query)
 
     def _query(self) -> tuple | None:
         if self.session is None:
@@ -73,7 +64,6 @@ class NeighboursPanel(Panel, Widget, can_focus=True):
         return ("token", int(a.ids[min(self.selected, a.n_tokens - 1)]))
 
     def _refresh_query(self) -> None:
-        self._query_due = False
         query = self._query()
         if query == self._wanted:
             return

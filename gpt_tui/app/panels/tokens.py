@@ -12,6 +12,7 @@ from textual.widget import Widget
 from ..messages import TokenSelected
 from ..widgets.lines import Lines
 from ..widgets.style import CHIP_COLOURS, message, visible
+from ..widgets.text_view import AutoHeight
 from .base import Panel
 
 
@@ -53,7 +54,7 @@ def wrap_chips(chips: list[Text], width: int) -> tuple[list[Text], list[int]]:
     return lines, where
 
 
-class TokensPanel(Panel, Widget, can_focus=True):
+class TokensPanel(Panel, AutoHeight, Widget, can_focus=True):
     """How the text is cut into tokens: the model's tokenizer first, others below it."""
 
     NAME = "tokens"
@@ -81,13 +82,10 @@ class TokensPanel(Panel, Widget, can_focus=True):
     encodings = reactive(dict, always_update=True)  # other encoding name -> pieces
     tokenizer_name = reactive("gpt2")
 
-    _laid_out_height: int | None = None  # what get_content_height last answered
+    def watch_analysis(self) -> None:
+        self.content_changed()
 
-    def _check_height(self) -> None:
-        if self._laid_out_height is not None and self._content_height(self.content_size.width) != self._laid_out_height:
-            self.refresh(layout=True)
-
-    watch_analysis = watch_show_ids = watch_compare = watch_encodings = _check_height
+    watch_show_ids = watch_compare = watch_encodings = watch_analysis
 
     def action_move(self, delta: int) -> None:
         if self.analysis is not None:
@@ -99,12 +97,8 @@ class TokensPanel(Panel, Widget, can_focus=True):
     def action_last(self) -> None:
         self.post_message(TokenSelected(None))
 
-    def get_content_height(self, container, viewport, width: int) -> int:
+    def content_lines(self, width: int) -> int:
         """As tall as the chips need (the wide layout caps it), not a fixed share of the screen."""
-        self._laid_out_height = self._content_height(width)
-        return self._laid_out_height
-
-    def _content_height(self, width: int) -> int:
         if self.analysis is None:
             return 1
         return len(self._lines(width, 2 + 8 + 3 * len(self.encodings or ())))
