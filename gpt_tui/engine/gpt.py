@@ -324,7 +324,8 @@ class GPT(nn.Module):
             rows_logits = self.packed_unembed(h)
         else:
             rows_logits = h @ self.wte.weight[: self.config.n_rows].T  # (B, T, R)
-        full = h.new_full((*h.shape[:-1], self.config.vocab_size), float("-inf"))
+        # rows_logits' dtype, not h's: under bf16 autocast the product is bf16 while h is fp32
+        full = rows_logits.new_full((*h.shape[:-1], self.config.vocab_size), float("-inf"))
         return full.index_copy_(-1, self.row_ids, rows_logits)
 
     def training_loss(self, rows: torch.Tensor, target_rows: torch.Tensor) -> torch.Tensor:

@@ -64,3 +64,21 @@ def test_copying_score_is_the_same_through_the_model_and_through_score(tmp_path)
     assert abs(direct.first_perplexity / scored.first_perplexity - 1) < 1e-3
     assert abs(direct.second_perplexity / scored.second_perplexity - 1) < 1e-3
     assert 0.5 < direct.ratio < 2  # random weights cannot copy
+
+
+def test_copying_score_runs_under_bf16_autocast_on_a_compact_vocabulary():
+    """Training measures the probe inside the same autocast as its steps: the compact model's
+    logits are bf16 there, and the full-vocabulary scatter must take them as they are."""
+    import torch
+
+    from gpt_tui.engine.config import GPTConfig
+    from gpt_tui.engine.gpt import GPT
+    from gpt_tui.engine.tokenizer import get_tokenizer
+
+    tokenizer = get_tokenizer("gpt2")
+    ids = sorted({tokenizer.eot_id, *(tokenizer.encoding.encode_ordinary(" " + " ".join(COMMON_WORDS)))})
+    model = GPT(GPTConfig(n_ctx=64, n_embd=32, n_layer=2, n_head=2, n_rows=len(ids)))
+    model.init_weights(seed=0)
+    model.set_row_ids(torch.tensor(ids))
+    score = copying_score(model, tokenizer, passages=2, autocast=torch.autocast("cpu", dtype=torch.bfloat16))
+    assert 1 < score.first_perplexity < len(ids) * 2 and 1 < score.second_perplexity < len(ids) * 2

@@ -89,3 +89,41 @@ def test_trained_model_generates_deterministically(corpus, tmp_path):
     # It learned the grammar: after "the king" comes a verb.
     greedy = session.generate(ids, SamplingParams(temperature=0), 1, seed=0)
     assert next(greedy).text in (" saw", " loved", " met")
+
+
+def test_a_warm_start_carries_every_weight_and_each_embedding_row_by_token_id(corpus, tmp_path):
+    first = Trainer(config(corpus, tmp_path / "first"), log=lambda *a: None)
+    first.train()
+    old_dir = first.export()
+    # A wider corpus: the old one plus words the first model never saw.
+    wider = tmp_path / "wider"
+    wider.mkdir()
+    (wider / "train.txt").write_text((corpus / "train.txt").read_text() + "<|endoftext|>" +
+                                     " the violin played a sonata." * 30)
+    (wider / "val.txt").write_text((corpus / "val.txt").read_text())
+    second = Trainer(config(wider, tmp_path / "second", init_from=str(old_dir)), log=lambda *a: None)
+    old_matrix, old_ids = first.model.token_embeddings()
+    new_matrix, new_ids = second.model.token_embeddings()
+    old_row = {int(i): r for r, i in enumerate(old_ids.tolist())}
+    carried = [r for r, i in enumerate(new_ids.tolist()) if int(i) in old_row]
+    fresh = [r for r, i in enumerate(new_ids.tolist()) if int(i) not in old_row]
+    assert second.warm_started_rows == len(carried) == len(old_ids) and fresh
+    for r in carried:
+        assert torch.equal(new_matrix[r], old_matrix[old_row[int(new_ids[r])]])
+    # A token new to the corpus starts at the mean of the known rows, not at random.
+    assert torch.allclose(new_matrix[fresh], old_matrix.mean(0).expand(len(fresh), -1), atol=1e-6)
+    for name, tensor in first.model.state_dict().items():
+        if name not in ("wte.weight", "row_ids"):
+            assert torch.equal(second.model.state_dict()[name], tensor), name
+    # It starts where the first model ended, so it is already good on the old held-out text.
+    assert second.evaluate() < first.state.curve[0]["val_loss"] + 0.2
+    second.train()
+    card = second.export() / "config.json"
+    assert '"init_from"' in card.read_text()
+
+
+def test_a_warm_start_refuses_a_model_of_another_shape(corpus, tmp_path):
+    first = Trainer(config(corpus, tmp_path / "first", tokens=8 * 32 * 2), log=lambda *a: None)
+    first.train()
+    with pytest.raises(ValueError, match="n_embd is 32, not 64"):
+        Trainer(config(corpus, tmp_path / "second", n_embd=64, init_from=str(first.export())), log=lambda *a: None)
