@@ -52,6 +52,10 @@ class HFTokenizer(Tokenizer):
         self.eos_id = plain.token_to_id(eos) if eos else None
         self.prefix_ids = self._prefix(add_bos)
         self._bytes: dict[int, bytes] = {}
+        # Llama 2, Mistral and Phi-3's SentencePiece files put a ▁ (space) before the text ("Hello" ->
+        # "▁Hello"): the first piece's space is the tokenizer's, not a character of the text.
+        sample = plain.encode("a", add_special_tokens=False).ids
+        self.dummy_prefix = b"".join(self.token_bytes(i) for i in sample) == b" a"
 
     def _prefix(self, add_bos: bool | None) -> tuple[int, ...]:
         """The ids the model's files put before every text (its BOS), as the module docstring says."""
@@ -109,8 +113,26 @@ class HFTokenizer(Tokenizer):
     def is_special(self, token_id: int) -> bool:
         return token_id in self.special_ids
 
-    def pieces(self, ids: list[int]) -> list[Piece]:
-        return [Piece(p.id, p.bytes, p.start, p.end, special=p.id in self.special_ids) for p in super().pieces(ids)]
+    def pieces(self, ids: list[int], text: str | None = None) -> list[Piece]:
+        """Pieces with spans in the text they came from. Under a dummy prefix the first text piece
+        keeps its true bytes (" Hello") but the ▁ the tokenizer put there covers no character of
+        the text: the spans from there on move one character back, so "Hello" is characters 0–5.
+        Whether a ▁ was put there depends on the text (a Metaspace tokenizer adds none before a
+        typed space, so " Hello" and "Hello" can give the same ids): give the text when known."""
+        out = [Piece(p.id, p.bytes, p.start, p.end, special=p.id in self.special_ids) for p in super().pieces(ids)]
+        first = next((i for i, p in enumerate(out) if not p.special), None)
+        if not self.dummy_prefix or first is None or not out[first].bytes.startswith(b" "):
+            return out
+        if text is not None:
+            typed = b"".join(p.bytes for p in out if not p.special)
+            if typed != b" " + text.encode("utf-8", errors="surrogatepass"):
+                return out  # every space is the text's own (or the text was cut from the front)
+        at = out[first].start
+        return out[:first] + [Piece(p.id, p.bytes, p.start - (p.start > at), p.end - 1, special=p.special)
+                              for p in out[first:]]
+
+    def tokenize(self, text: str, allow_special: bool = False) -> list[Piece]:
+        return self.pieces(self.encode(text, allow_special=allow_special), text)
 
 
 def _token_text(value) -> str | None:

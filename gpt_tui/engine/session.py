@@ -141,7 +141,7 @@ class Session:
         if cached is not None:
             if cached.text == text:
                 return cached
-            return _with_text(cached, text, enc.dropped)
+            return _with_text(cached, text, enc.dropped, tuple(self.tokenizer.pieces(enc.ids, text)))
         result = self._run_analysis(text, enc, attention, residual)
         with self._lock:
             self._analyses[key] = result
@@ -161,7 +161,7 @@ class Session:
         return Analysis(
             text=text,
             model_name=self.name,
-            pieces=tuple(self.tokenizer.pieces(ids)),
+            pieces=tuple(self.tokenizer.pieces(ids, text)),
             ids=np.asarray(ids, dtype=np.int64),
             dropped=enc.dropped,
             last_logits=out.last_logits,  # (V,)
@@ -530,8 +530,9 @@ class Session:
         return notes
 
 
-def _with_text(cached: Analysis, text: str, dropped: int) -> Analysis:
-    """A cached analysis re-labelled with the text that produced the same ids."""
+def _with_text(cached: Analysis, text: str, dropped: int, pieces: tuple) -> Analysis:
+    """A cached analysis re-labelled with the text that produced the same ids (and its spans: under
+    a dummy prefix "Hello" and " Hello" share ids but not character offsets)."""
     from dataclasses import replace
 
-    return replace(cached, text=text, dropped=dropped)
+    return replace(cached, text=text, dropped=dropped, pieces=pieces)

@@ -136,8 +136,9 @@ class Tokenizer:
         """One token for display: its bytes as UTF-8, partial characters as \\xNN escapes."""
         return self.token_bytes(token_id).decode("utf-8", errors="backslashreplace")
 
-    def pieces(self, ids: list[int]) -> list[Piece]:
-        """The pieces of a token sequence with their character spans in the decoded text.
+    def pieces(self, ids: list[int], text: str | None = None) -> list[Piece]:
+        """The pieces of a token sequence with their character spans in the decoded text (which is
+        the text itself: `text` matters only to tokenizers that add to it, hf_tokenizer.py).
 
         A character split over several tokens (half an emoji each) lies inside the span of
         every one of them, so those spans overlap.

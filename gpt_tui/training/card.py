@@ -41,6 +41,16 @@ def _corpus_flags(sources: list[dict] | None) -> str:
     return "".join(" " + f for f in flags)
 
 
+def _warm_start_text(init: dict) -> str:
+    """The training a warm-started model inherited, in one cell."""
+    text = f"the weights of `{init.get('name') or init['path']}`"
+    if init.get("tokens_seen"):
+        text += (f", itself trained {init['minutes']} min on {init['tokens_seen']:,} tokens of "
+                 f"`{init.get('corpus')}` (validation loss {init.get('final_val_loss')}); the tokens seen and "
+                 "the curve below count this run only")
+    return text + "; embedding rows carried by token id, tokens new to this corpus started at the mean row"
+
+
 def _table(header: list[str], rows: list[list]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
@@ -140,6 +150,7 @@ def render_card(session: Session, sources: list[dict] | None, val_loss: float | 
                                "16-64 of their tokens copied to a later place in them (teaches in-context copying "
                                "in a small budget; the validation windows are left as they are)"
                                if cfg_train.get("repeat_fraction", 0) else "none"],
+            ["started from", _warm_start_text(training.get("init_from")) if training.get("init_from") else "random weights"],
             ["seed", str(cfg_train.get("seed"))],
             ["torch", training.get("torch", "?")],
         ]))
@@ -247,10 +258,14 @@ def render_card(session: Session, sources: list[dict] | None, val_loss: float | 
                f"--n-layer {cfg_train.get('n_layer')} --n-head {cfg_train.get('n_head')} --n-embd {cfg_train.get('n_embd')} "
                f"--n-ctx {cfg_train.get('n_ctx')} --batch-size {cfg_train.get('batch_size')} --lr {cfg_train.get('lr')} "
                f"--warmup-steps {cfg_train.get('warmup_steps')}" + (f" --repeat-fraction {repeat}" if repeat else "") +
+               (f" --init-from {cfg_train['init_from']}" if cfg_train.get("init_from") else "") +
                f" --precision {state.get('precision')} --threads 2\n"
                "python -m gpt_tui.training.knobs runs/bundled --corpus data/corpus --write\n"
                "python -m gpt_tui.training.card runs/bundled --corpus data/corpus\n```\n"
                "A time budget depends on the machine; `--tokens N` instead makes a run reproducible anywhere.\n")
+    if cfg_train.get("init_from"):
+        out.append("`--init-from` is the model this one continued from: the previous bundled model, which this "
+                   "repository's history keeps (`model/` before the commit that brought this card).\n")
     return "\n".join(out)
 
 

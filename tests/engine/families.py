@@ -56,13 +56,21 @@ def byte_level_tokenizer(bos: bool) -> str:
     return tok.to_str()
 
 
-def sentencepiece_tokenizer(bos: bool = True) -> str:
+def sentencepiece_tokenizer(bos: bool = True, dummy_prefix: str | None = None) -> str:
     """A SentencePiece-style BPE tokenizer.json (Gemma shape): spaces written ▁, no pre-tokenizer,
-    byte fallback to <0xNN> pieces for characters it has no piece for, <bos> added in front."""
-    from tokenizers import Tokenizer, models, normalizers, trainers
+    byte fallback to <0xNN> pieces for characters it has no piece for, <bos> added in front.
+
+    dummy_prefix: a ▁ put before the text, as Llama 2, Mistral and Phi-3's files do — "normalizer"
+    (Prepend, the older conversion) or "metaspace" (a Metaspace pre-tokenizer, prepend_scheme first)."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
 
     tok = Tokenizer(models.BPE(unk_token="<unk>", byte_fallback=True, fuse_unk=True))
-    tok.normalizer = normalizers.Replace(" ", "\u2581")
+    if dummy_prefix == "metaspace":
+        tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="first", split=False)
+    elif dummy_prefix == "normalizer":
+        tok.normalizer = normalizers.Sequence([normalizers.Prepend("\u2581"), normalizers.Replace(" ", "\u2581")])
+    else:
+        tok.normalizer = normalizers.Replace(" ", "\u2581")
     trainer = trainers.BpeTrainer(vocab_size=360, special_tokens=SPECIALS_SENTENCEPIECE, limit_alphabet=70,
                                   show_progress=False)
     tok.train_from_iterator(CORPUS, trainer)
@@ -72,7 +80,8 @@ def sentencepiece_tokenizer(bos: bool = True) -> str:
         vocab.setdefault(f"<0x{b:02X}>", len(vocab))
     spec["decoder"] = {"type": "Sequence", "decoders": [
         {"type": "Replace", "pattern": {"String": "\u2581"}, "content": " "},
-        {"type": "ByteFallback"}, {"type": "Fuse"}]}
+        {"type": "ByteFallback"}, {"type": "Fuse"}]
+        + ([{"type": "Strip", "content": " ", "start": 1, "stop": 0}] if dummy_prefix else [])}
     if bos:
         bos_id = vocab["<bos>"] if "<bos>" in vocab else tok.token_to_id("<bos>")
         spec["post_processor"] = {"type": "TemplateProcessing",
@@ -107,11 +116,11 @@ FAMILIES = {
     "qwen3": ("Qwen3Config", "Qwen3ForCausalLM", dict(head_dim=24), "byte",
               {"eos_token": "<|im_end|>", "chat_template": CHATML}),
     "mistral": ("MistralConfig", "MistralForCausalLM", dict(sliding_window=5, rope_scaling={"rope_type": "linear", "factor": 2.0}),
-                "sentencepiece",
+                "sentencepiece_normalizer",
                 {"bos_token": "<bos>", "eos_token": "<eos>", "add_bos_token": True}),
     "phi3": ("Phi3Config", "Phi3ForCausalLM", dict(partial_rotary_factor=0.5, pad_token_id=0, bos_token_id=2,
                                                    eos_token_id=1),
-             "sentencepiece", {"bos_token": "<bos>", "eos_token": "<eos>"}),
+             "sentencepiece_metaspace", {"bos_token": "<bos>", "eos_token": "<eos>"}),
     "phi3_long": ("Phi3Config", "Phi3ForCausalLM", dict(
         pad_token_id=0, bos_token_id=2, eos_token_id=1, original_max_position_embeddings=16,
         # "type", as Phi-3's own files write it (transformers 4.53 accepts nothing else here)
@@ -134,6 +143,8 @@ def tokenizer_json(kind: str) -> str:
         return byte_level_tokenizer(bos=True)
     if kind == "byte":
         return byte_level_tokenizer(bos=False)
+    if kind.startswith("sentencepiece_"):  # sentencepiece_normalizer, sentencepiece_metaspace
+        return sentencepiece_tokenizer(dummy_prefix=kind.removeprefix("sentencepiece_"))
     return sentencepiece_tokenizer()
 
 

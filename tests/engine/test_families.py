@@ -113,10 +113,22 @@ def test_tokenizer_ids_match_tokenizers_and_pieces_rejoin(family):
     for text in (SAMPLE, "🦊", " leading and trailing  ", "a\n\nb"):
         ours = tok.encode(text)
         assert ours == reference.encode(text, add_special_tokens=False).ids
-        pieces = tok.pieces(ours)
-        assert b"".join(p.bytes for p in pieces) == text.encode("utf-8")  # exact bytes, ▁ as a space
-        for p in pieces:  # each span covers the characters its bytes belong to
-            assert p.bytes.decode("utf-8", errors="ignore") in text[p.start:p.end]
+        pieces = tok.tokenize(text)
+        joined = b"".join(p.bytes for p in pieces)
+        # exact bytes, ▁ as a space, and the ▁ that Llama 2-style files put before a text
+        added = b" " if tok.dummy_prefix and joined == b" " + text.encode("utf-8") else b""
+        assert joined == added + text.encode("utf-8")
+        for i, p in enumerate(pieces):  # each span covers the characters its bytes belong to
+            own = p.bytes[len(added):] if i == 0 else p.bytes
+            assert own.decode("utf-8", errors="ignore") in text[p.start:p.end]
+        # and says what the library's own offsets say, where a piece is whole characters (the
+        # library gives a ▁ of its own the first character's offsets; here it covers none)
+        offsets = reference.encode(text, add_special_tokens=False).offsets
+        if added and pieces[0].bytes == b" ":
+            offsets[0] = (0, 0)
+        assert [(p.start, p.end) for p in pieces if not p.is_partial] == \
+            [o for o, p in zip(offsets, pieces) if not p.is_partial]
+        assert max(p.end for p in pieces) == len(text)
     # what the library adds with its special tokens is exactly our prefix (when tokenizer_config is silent)
     config = json.loads((path / "tokenizer_config.json").read_text())
     if "add_bos_token" not in config:
@@ -126,6 +138,9 @@ def test_tokenizer_ids_match_tokenizers_and_pieces_rejoin(family):
 def test_split_characters_show_as_byte_escapes(family):
     name, _, _, session = family
     pieces = session.tokenizer.tokenize("🦊")
+    if session.tokenizer.dummy_prefix:  # the ▁ before the text, covering none of it
+        assert pieces[0].bytes == b" " and (pieces[0].start, pieces[0].end) == (0, 0)
+        pieces = pieces[1:]
     if len(pieces) > 1:  # split: each piece holds part of the character, shown as \xNN, covering it
         assert all(p.is_partial for p in pieces) and all("\\x" in p.text for p in pieces)
         assert all((p.start, p.end) == (0, 1) for p in pieces)
@@ -288,3 +303,17 @@ def test_a_text_longer_than_the_context_keeps_the_bos_first(tmp_path):
     assert enc.dropped == len(body) - (session.n_ctx - len(bos))
     short = session.encode("w1 w2")
     assert short.ids[:len(bos)] == bos and short.dropped == 0
+
+
+@pytest.mark.parametrize("name", ["mistral", "phi3"])
+def test_a_dummy_prefix_covers_no_character_of_the_typed_text(name, tmp_path):
+    """Llama 2-style files put ▁ before a text; Phi-3's Metaspace puts none before a typed space, so
+    "Hello world" and " Hello world" share their ids there, and each keeps its own spans."""
+    build(name, tmp_path)
+    session = Session.open(str(tmp_path), device="cpu", dtype="float32")
+    assert session.tokenizer.dummy_prefix
+    for text in ("Hello world", " Hello world", "Hello world"):  # the third comes from the cache
+        pieces = [p for p in session.analyse(text).pieces if not p.special]
+        base = pieces[0].start  # the spans count the <bos> before the text
+        assert pieces[-1].end - base == len(text)
+        assert "".join(text[p.start - base:p.end - base] for p in pieces if not p.is_partial) == text
