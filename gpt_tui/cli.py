@@ -356,31 +356,41 @@ def attention(
         raise UsageError(f"--head {head}: this model has {cfg.n_head} heads per layer (0–{cfg.n_head - 1})")
     analysis = s.analyse(text, bos=bos, allow_special=allow_special, residual=False)
     weights = analysis.attention[layer, head]  # (T, T)
+    window = analysis.attention.window(layer)  # keys further back than this are masked too
+    # gpt-oss: what each query's weights on the tokens leave to the head's sink logit
+    sinks = (1.0 - weights.sum(-1).astype(float)).clip(0, 1).tolist() if analysis.attention.has_sinks(layer) else None
     _note_dropped(analysis.dropped, analysis.n_tokens)
     if as_json:
         dump({"model": s.name, "layer": layer, "head": head, "dropped": analysis.dropped,
                "tokens": [{"id": p.id, "text": p.text} for p in analysis.pieces],
-               "weights": weights.astype(float).tolist()})
+               "weights": weights.astype(float).tolist(), "window": window,
+               **({"sink": sinks} if sinks is not None else {})})
         return
     from rich.table import Table
 
     labels = [show(p.text) for p in analysis.pieces]
     width = max(len(x) for x in labels)
     console = _console()
+    masked = "future" + (f" or outside the layer's window of {window:,}" if window else "")
     console.print(f"[bold]layer {layer}, head {head}[/] [dim]· rows = queries, columns = keys, "
-                  f"'{RAMP}' by weight, · = masked future[/]")
+                  f"'{RAMP}' by weight, · = masked {masked}"
+                  + (" · last column: the sink's share (on no token)" if sinks else "") + "[/]")
+
+    def glyphs(weight: float) -> str:
+        return RAMP[min(len(RAMP) - 1, int(weight * len(RAMP)))] * 2
+
     for q, label in enumerate(labels):
-        cells = "".join(
-            RAMP[min(len(RAMP) - 1, int(weights[q, k] * len(RAMP)))] * 2 if k <= q else " ·"
-            for k in range(len(labels))
-        )
-        console.print(f"{label:>{width}} {cells}")
+        cells = "".join(glyphs(weights[q, k]) if k <= q and not (window and k <= q - window) else " ·"
+                        for k in range(len(labels)))
+        console.print(f"{label:>{width}} {cells}" + (f" │{glyphs(sinks[q])}" if sinks else ""))
     table = Table(box=None, header_style="bold", title="strongest keys per query", title_justify="left")
     table.add_column("query")
     table.add_column("attends to")
+    if sinks:
+        table.add_column("sink", justify="right")
     for q, label in enumerate(labels):
         top = analysis.attended(layer, head, q, top=3)
-        table.add_row(label, "  ".join(f"{labels[k]} {w:.1%}" for k, w in top))
+        table.add_row(label, "  ".join(f"{labels[k]} {w:.1%}" for k, w in top), *([f"{sinks[q]:.1%}"] if sinks else []))
     console.print(table)
 
 

@@ -148,7 +148,7 @@ class StoredAttention:
         self.queries, self.keys = queries, keys  # (L, H, T, D) float32 each; keys repeated per query head
         self.n_kv_head = n_kv_head or queries.shape[1]  # fewer than H under grouped-query attention
         # Per layer, how scores become weights beyond GPT-2's plain causal softmax (decoder.AttentionSpec:
-        # scale, soft-cap, sliding window); None for GPT-2.
+        # scale, soft-cap, sliding window, sinks); None for GPT-2.
         self.specs = specs or [None] * queries.shape[0]
         L, H, T, _ = queries.shape
         self.shape = (L, H, T, T)
@@ -184,11 +184,17 @@ class StoredAttention:
 
     def _options(self, layer: int) -> dict:
         spec = self.specs[layer]
-        return {} if spec is None else {"scale": spec.scale, "softcap": spec.softcap, "window": spec.window}
+        return {} if spec is None else {"scale": spec.scale, "softcap": spec.softcap, "window": spec.window,
+                                        "sinks": spec.sinks}
 
     def kv_head(self, head: int) -> int:
         """The key/value head query head `head` shares (itself without grouped-query attention)."""
         return head // (self.shape[1] // self.n_kv_head)
+
+    def has_sinks(self, layer: int) -> bool:
+        """Whether the layer's heads have attention sinks (gpt-oss): their rows sum below 1."""
+        spec = self.specs[range(self.shape[0])[layer]]
+        return spec is not None and spec.sinks is not None
 
     def window(self, layer: int) -> int | None:
         """The layer's sliding window (keys within the last w positions), None when it sees them all."""

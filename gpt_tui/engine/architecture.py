@@ -1,5 +1,5 @@
 """One configuration for the decoder-only transformers gpt-tui opens besides GPT-2: the switches
-in which Llama, Qwen 2/3, Gemma 2/3, Mistral, Phi-3 and SmolLM differ, and the reading of a
+in which Llama, Qwen 2/3, Gemma 2/3, Mistral, Phi-3, SmolLM and gpt-oss differ, and the reading of a
 Hugging Face `config.json` into them (one small function per family, `FAMILIES`).
 
 Field names shared with GPTConfig (vocab_size, n_ctx, n_embd, n_layer, n_head, head_dim) mean the
@@ -13,7 +13,8 @@ import math
 from dataclasses import dataclass
 
 NORMS = ("layernorm", "rmsnorm", "rmsnorm_1p")  # rmsnorm_1p: Gemma's x/rms · (1 + w), in float32
-MLPS = ("gelu", "gelu_tanh", "swiglu", "geglu", "geglu_tanh")  # gated: act(gate·x) ⊙ (up·x)
+MLPS = ("gelu", "gelu_tanh", "swiglu", "geglu", "geglu_tanh",  # gated: act(gate·x) ⊙ (up·x)
+        "swiglu_clamped")  # gpt-oss: gate ≤ limit, up within ±limit, gate·σ(α·gate) ⊙ (up + 1)
 ROPE_KINDS = ("default", "linear", "llama3", "yarn", "longrope")
 
 
@@ -50,7 +51,7 @@ class Rope:
 class ArchConfig:
     """The shape and the switches of a pre-norm decoder-only transformer."""
 
-    family: str  # "llama", "qwen2", "qwen3", "gemma2", "gemma3", "mistral", "phi3"
+    family: str  # "llama", "qwen2", "qwen3", "gemma2", "gemma3", "mistral", "phi3", "gpt_oss"
     vocab_size: int
     n_ctx: int  # the longest context the model was made for
     n_embd: int  # d_model
@@ -77,6 +78,11 @@ class ArchConfig:
     tied: bool = False  # W_U = W_E^T
     embed_scale: float | None = None  # Gemma: embeddings multiplied by sqrt(d_model)
     final_softcap: float | None = None  # Gemma 2: logits -> c·tanh(logits / c)
+    sinks: bool = False  # gpt-oss: a learned logit per head joins each softmax, so the weights on keys sum below 1
+    n_experts: int = 0  # mixture of experts (gpt-oss): this many MLPs of width d_mlp per layer, 0: one plain MLP
+    experts_per_token: int = 0  # how many of them a router picks for each token
+    swiglu_limit: float = 7.0  # swiglu_clamped's clamp
+    swiglu_alpha: float = 1.702
     n_rows = None  # no compact vocabulary (GPTConfig's bundled-model feature)
 
     def __post_init__(self) -> None:
@@ -90,6 +96,8 @@ class ArchConfig:
             raise ValueError(f"unknown norm {self.norm!r} or MLP {self.mlp!r}")
         if not (isinstance(self.norm_eps, (int, float)) and math.isfinite(self.norm_eps) and self.norm_eps > 0):
             raise ValueError(f"the norm epsilon must be a number > 0, not {self.norm_eps!r}")
+        if self.n_experts and not (isinstance(self.experts_per_token, int) and 1 <= self.experts_per_token <= self.n_experts):
+            raise ValueError(f"a router cannot pick {self.experts_per_token!r} of {self.n_experts} experts")
         if self.nope and len(self.nope) != self.n_layer:
             raise ValueError("one rotary switch per layer")
         if self.windows and len(self.windows) != self.n_layer:
@@ -259,6 +267,17 @@ def _gemma(hf: dict, family: str) -> ArchConfig:
                       embed_scale=math.sqrt(hf["hidden_size"]), final_softcap=hf.get("final_logit_softcapping"))
 
 
+def _gpt_oss(hf: dict) -> ArchConfig:
+    n = hf["num_hidden_layers"]
+    if not isinstance(hf.get("layer_types"), list):  # GptOssConfig's default: sliding first, then alternating
+        hf = {**hf, "layer_types": ["sliding_attention" if (i + 1) % 2 else "full_attention" for i in range(n)]}
+    bias = bool(hf.get("attention_bias", True))
+    return ArchConfig(**_common(hf, "gpt_oss"), ropes=(_single_rope(hf),), qkv_bias=bias, out_bias=bias,
+                      mlp_bias=True, mlp="swiglu_clamped", sinks=True, windows=_windows(hf, every_layer=False),
+                      n_experts=int(hf["num_local_experts"]), experts_per_token=int(hf.get("num_experts_per_tok", 4)),
+                      swiglu_limit=float(hf.get("swiglu_limit", 7.0)))
+
+
 FAMILIES = {
     # model_type -> reader; the architectures (config.json "architectures") each one stands for
     "llama": _llama,  # LlamaForCausalLM: Llama 3.x, SmolLM 1/2
@@ -269,10 +288,11 @@ FAMILIES = {
     "phi3": lambda hf: _llama(hf, "phi3"),
     "gemma2": lambda hf: _gemma(hf, "gemma2"),
     "gemma3_text": lambda hf: _gemma(hf, "gemma3"),
+    "gpt_oss": _gpt_oss,  # attention sinks, a mixture of experts, MXFP4 experts in the official files
 }
 ARCHITECTURES = {"LlamaForCausalLM": "llama", "SmolLM3ForCausalLM": "smollm3", "MistralForCausalLM": "mistral", "Qwen2ForCausalLM": "qwen2",
                  "Qwen3ForCausalLM": "qwen3", "Phi3ForCausalLM": "phi3", "Gemma2ForCausalLM": "gemma2",
-                 "Gemma3ForCausalLM": "gemma3_text"}
+                 "Gemma3ForCausalLM": "gemma3_text", "GptOssForCausalLM": "gpt_oss"}
 
 
 def model_type(hf: dict) -> str | None:

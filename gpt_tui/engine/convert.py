@@ -40,16 +40,49 @@ IGNORED = re.compile(r"(rotary_emb\.inv_freq|\.embed_scale)$"  # buffers some ex
                      r"|^(model\.)?(vision_tower|multi_modal_projector)\.")  # Gemma 3's image side: not shown
 
 
+# gpt-oss: the parts that are not weight/bias pairs of a linear layer.
+OSS_NAMES = {
+    "self_attn.sinks": "attn.sinks",
+    "mlp.experts.gate_up_proj": "mlp.gate_up",
+    "mlp.experts.gate_up_proj_bias": "mlp.gate_up_bias",
+    "mlp.experts.down_proj": "mlp.down",
+    "mlp.experts.down_proj_bias": "mlp.down_bias",
+    "mlp.router.weight": "mlp.router.weight",
+    "mlp.router.bias": "mlp.router.bias",
+}
+# MXFP4 (the official gpt-oss files): 4-bit e2m1 values, two per byte (low nibble first), in blocks of
+# 32 sharing one power-of-two scale stored as a biased exponent (2^(s - 127)).
+FP4_VALUES = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, -0.0, -0.5, -1.0, -1.5, -2.0, -3.0, -4.0, -6.0)
+
+
+def dequantize_mxfp4(blocks: torch.Tensor, scales: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """blocks (E, R, G, 16) uint8 and scales (E, R, G) uint8 -> (E, G·32, R) in dtype: the experts'
+    matrix as x @ it reads it (the files keep it transposed, R rows of G·32 values)."""
+    if blocks.dtype != torch.uint8 or scales.dtype != torch.uint8 or blocks.shape[:-1] != scales.shape:
+        raise ConversionError(f"MXFP4 blocks {tuple(blocks.shape)} and scales {tuple(scales.shape)} do not match")
+    table = torch.tensor(FP4_VALUES, dtype=dtype)
+    *lead, G, B = blocks.shape
+    values = torch.empty(*lead, G, B, 2, dtype=dtype)
+    values[..., 0] = table[(blocks & 0x0F).long()]
+    values[..., 1] = table[(blocks >> 4).long()]
+    values = torch.ldexp(values, (scales.to(torch.int32) - 127)[..., None, None].to(dtype))
+    return values.reshape(*lead, G * B * 2).transpose(-2, -1).contiguous()
+
+
 class ConversionError(ValueError):
     pass
 
 
-def canonical_state(state: dict[str, torch.Tensor], config: ArchConfig) -> dict[str, torch.Tensor]:
+def canonical_state(state: dict[str, torch.Tensor], config: ArchConfig,
+                    dtype: torch.dtype = torch.float32) -> dict[str, torch.Tensor]:
     """A Hugging Face state dict (consumed) -> Decoder names. Unknown tensors are an error, so a
-    checkpoint with parts the model lacks is never silently run without them."""
+    checkpoint with parts the model lacks is never silently run without them. MXFP4 experts are
+    dequantized to `dtype`, one matrix at a time."""
     layer_names = {**LAYER_NAMES, **GEMMA_NORMS} if config.sandwich_norm else LAYER_NAMES
     out: dict[str, torch.Tensor] = {}
     for key in list(state):
+        if key not in state:
+            continue  # taken already with its pair (MXFP4 blocks and scales)
         value = state.pop(key)  # each tensor moves over: nothing is held twice
         name = re.sub(r"^(language_model\.)?", "", key)
         if name.startswith("model.language_model."):  # multimodal wrappers (Gemma 3 vision checkpoints)
@@ -58,6 +91,23 @@ def canonical_state(state: dict[str, torch.Tensor], config: ArchConfig) -> dict[
             continue
         if name in TOP_NAMES:
             out[TOP_NAMES[name]] = value
+            continue
+        oss = re.fullmatch(r"model\.layers\.(\d+)\.(self_attn\.sinks|mlp\.(experts|router)\..+)", name)
+        if oss is not None and config.n_experts:
+            layer, part = oss.group(1), oss.group(2)
+            if part.endswith("_blocks"):  # MXFP4: its scales are a tensor of their own
+                scales = state.pop(key[: -len("_blocks")] + "_scales", None)
+                if scales is None:
+                    raise ConversionError(f"{key!r} without its _scales")
+                value, part = dequantize_mxfp4(value, scales, dtype), part[: -len("_blocks")]
+            elif part.endswith("_scales"):
+                blocks = state.pop(key[: -len("_scales")] + "_blocks", None)
+                if blocks is None:
+                    raise ConversionError(f"{key!r} without its _blocks")
+                value, part = dequantize_mxfp4(blocks, value, dtype), part[: -len("_scales")]
+            if part not in OSS_NAMES:
+                raise ConversionError(f"unexpected tensor {key!r}")
+            out[f"blocks.{layer}.{OSS_NAMES[part]}"] = value
             continue
         m = re.fullmatch(r"model\.layers\.(\d+)\.(.+)\.(weight|bias)", name)
         if m is None:

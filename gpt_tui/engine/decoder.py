@@ -1,9 +1,9 @@
-"""The decoder-only transformer of Llama, Qwen 2/3, Gemma 2/3, Mistral, Phi-3 and SmolLM, written
-once and switched by an ArchConfig (architecture.py), with the canonical names the rest of the
-engine reads (TransformerLens's vocabulary):
+"""The decoder-only transformer of Llama, Qwen 2/3, Gemma 2/3, Mistral, Phi-3, SmolLM and gpt-oss,
+written once and switched by an ArchConfig (architecture.py), with the canonical names the rest of
+the engine reads (TransformerLens's vocabulary):
 
-    embed (W_E) -> blocks[l]: ln1 -> attn (q, k, v, o) -> [ln1_post] -> +residual
-                              ln2 -> mlp (gate, up, down) -> [ln2_post] -> +residual
+    embed (W_E) -> blocks[l]: ln1 -> attn (q, k, v, o, [sinks]) -> [ln1_post] -> +residual
+                              ln2 -> mlp (gate, up, down; or router + experts) -> [ln2_post] -> +residual
              -> ln_final -> unembed (W_U: lm_head, or W_E^T when tied) -> [soft-cap]
 
 It takes the same KV cache and Trace as GPT-2 (gpt.py), so the analysis pass, generation and every
@@ -15,7 +15,7 @@ Shapes: B batch, T new tokens, S keys, C d_model, H query heads, K key/value hea
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import torch
 import torch.nn as nn
@@ -33,6 +33,7 @@ class AttentionSpec:
     scale: float
     softcap: float | None = None
     window: int | None = None
+    sinks: torch.Tensor | None = field(default=None, compare=False)  # (H,) float32 on the CPU (gpt-oss)
 
 
 class RMSNorm(nn.Module):
@@ -81,6 +82,7 @@ class Attention(nn.Module):
         self.o = nn.Linear(H * D, C, bias=config.out_bias)
         self.q_norm = make_norm(config, D) if config.qk_norm else None
         self.k_norm = make_norm(config, D) if config.qk_norm else None
+        self.sinks = nn.Parameter(torch.zeros(H)) if config.sinks else None
         self.spec = AttentionSpec(config.scale(), config.attn_softcap, config.window(layer))
 
     def forward(self, x: torch.Tensor, layer: int, rotary: tuple | None, cache: KVCache | None,
@@ -102,10 +104,11 @@ class Attention(nn.Module):
         if cache is not None:
             k, v = cache.store(layer, k, v)  # (B, K, S, D)
         spec = self.spec
-        if (trace is not None and trace.keeps_weights) or spec.softcap is not None:
+        if (trace is not None and trace.keeps_weights) or spec.softcap is not None or self.sinks is not None:
             if group > 1:  # each key/value head serves `group` query heads side by side
                 k, v = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)
-            weights = attention_weights(q, k, past, scale=spec.scale, softcap=spec.softcap, window=spec.window)
+            weights = attention_weights(q, k, past, scale=spec.scale, softcap=spec.softcap, window=spec.window,
+                                        sinks=self.sinks)
             if trace is not None and trace.keeps_weights:
                 if trace.attention_out is not None:
                     weights = trace.attention_out[len(trace.attention)].copy_(weights)
@@ -173,6 +176,39 @@ class MLP(nn.Module):
         return self.down(self.act(self.up(x)))
 
 
+class Experts(nn.Module):
+    """A mixture of experts (gpt-oss): a router scores E experts for each token, the top k run, and
+    their outputs are summed with the softmax of those k scores as weights. Each expert is a
+    clamped SwiGLU whose gate and up columns are interleaved, as the checkpoints store them:
+
+        h = x·W_gate_up[e] + b;  gate, up = h[..., 0::2], h[..., 1::2]
+        gate ≤ limit, -limit ≤ up ≤ limit;  out = (gate·σ(α·gate) ⊙ (up + 1))·W_down[e] + b
+    """
+
+    def __init__(self, config: ArchConfig) -> None:
+        super().__init__()
+        E, C, M = config.n_experts, config.n_embd, config.d_mlp
+        self.top_k, self.limit, self.alpha = config.experts_per_token, config.swiglu_limit, config.swiglu_alpha
+        self.router = nn.Linear(C, E, bias=True)
+        self.gate_up = nn.Parameter(torch.empty(E, C, 2 * M))
+        self.gate_up_bias = nn.Parameter(torch.empty(E, 2 * M))
+        self.down = nn.Parameter(torch.empty(E, M, C))
+        self.down_bias = nn.Parameter(torch.empty(E, C))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        flat = x.reshape(-1, x.size(-1))
+        top, chosen = self.router(flat).topk(self.top_k, dim=-1)  # (N, k) each
+        weights = top.softmax(dim=-1)
+        out = torch.zeros_like(flat)
+        for expert in chosen.unique().tolist():  # only the experts some token picked
+            rows, slot = (chosen == expert).nonzero(as_tuple=True)
+            h = flat[rows] @ self.gate_up[expert] + self.gate_up_bias[expert]
+            gate, up = h[..., 0::2].clamp(max=self.limit), h[..., 1::2].clamp(-self.limit, self.limit)
+            y = (gate * torch.sigmoid(gate * self.alpha) * (up + 1)) @ self.down[expert] + self.down_bias[expert]
+            out.index_add_(0, rows, y * weights[rows, slot, None])
+        return out.reshape(x.shape)
+
+
 class Block(nn.Module):
     def __init__(self, config: ArchConfig, layer: int) -> None:
         super().__init__()
@@ -180,7 +216,7 @@ class Block(nn.Module):
         self.attn = Attention(config, layer)
         self.ln1_post = make_norm(config) if config.sandwich_norm else None
         self.ln2 = make_norm(config)
-        self.mlp = MLP(config)
+        self.mlp = Experts(config) if config.n_experts else MLP(config)
         self.ln2_post = make_norm(config) if config.sandwich_norm else None
 
     def forward(self, x, layer: int, rotary, cache: KVCache | None, trace: Trace | None) -> torch.Tensor:
@@ -241,7 +277,10 @@ class Decoder(nn.Module):
         return None  # positions act inside attention (rotary), not as a table
 
     def attention_spec(self, layer: int) -> AttentionSpec:
-        return self.blocks[layer].attn.spec
+        attn = self.blocks[layer].attn
+        if attn.sinks is None:
+            return attn.spec
+        return replace(attn.spec, sinks=attn.sinks.detach().float().cpu())
 
     def token_embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
         w = self.embed.weight

@@ -8,7 +8,8 @@ from .architecture import ArchConfig
 
 NORM_NAMES = {"layernorm": "LayerNorm", "rmsnorm": "RMSNorm", "rmsnorm_1p": "RMSNorm with gain 1 + w (Gemma)"}
 MLP_NAMES = {"swiglu": "SwiGLU (SiLU-gated)", "geglu": "GeGLU (GELU-gated)", "geglu_tanh": "GeGLU (tanh-GELU-gated)",
-             "gelu": "GELU", "gelu_tanh": "GELU (tanh approximation)"}
+             "gelu": "GELU", "gelu_tanh": "GELU (tanh approximation)",
+             "swiglu_clamped": "clamped SwiGLU (gpt-oss: gate·σ(α·gate) ⊙ (up + 1), both clamped)"}
 
 
 def _row(name: str, symbol: str, rows: int, cols: int, bias: int, per_layer: bool, n_layer: int) -> dict:
@@ -19,11 +20,36 @@ def _row(name: str, symbol: str, rows: int, cols: int, bias: int, per_layer: boo
             "count": count, "total": count * n_layer if per_layer else count, "formula": formula}
 
 
+def _experts_row(name: str, symbol: str, experts: int, rows: int, cols: int, bias: int, n_layer: int) -> dict:
+    """A per-layer stack of one matrix per expert (E × rows × cols), biases per expert."""
+    weights = experts * rows * cols
+    count = weights + experts * bias
+    formula = (f"{symbol} = {experts:,} × {rows:,} × {cols:,} = {weights:,}"
+               + (f" + {experts * bias:,} biases = {count:,}" if bias else ""))
+    return {"name": name, "shape": f"{experts} × {rows} × {cols}", "weights": weights, "bias": experts * bias,
+            "count": count, "total": count * n_layer, "formula": formula}
+
+
+def _mlp_rows(cfg: ArchConfig) -> list[dict]:
+    C, L, M, E = cfg.n_embd, cfg.n_layer, cfg.d_mlp, cfg.n_experts
+    mlp_bias = 1 if cfg.mlp_bias else 0
+    if E:
+        return [_row("router (per layer)", "d_model × experts", C, E, E, True, L),
+                _experts_row("experts W_gate·W_up (per layer)", "experts × d_model × 2·d_expert", E, C, 2 * M,
+                             2 * M * mlp_bias, L),
+                _experts_row("experts W_down (per layer)", "experts × d_expert × d_model", E, M, C, C * mlp_bias, L)]
+    if cfg.mlp in ("swiglu", "geglu", "geglu_tanh"):
+        rows = [_row("MLP W_gate (per layer)", "d_model × d_mlp", C, M, mlp_bias * M, True, L),
+                _row("MLP W_up (per layer)", "d_model × d_mlp", C, M, mlp_bias * M, True, L)]
+    else:
+        rows = [_row("MLP W_in (per layer)", "d_model × d_mlp", C, M, mlp_bias * M, True, L)]
+    return rows + [_row("MLP W_down (per layer)", "d_mlp × d_model", M, C, mlp_bias * C, True, L)]
+
+
 def matrices(cfg: ArchConfig) -> list[dict]:
-    C, V, L, M = cfg.n_embd, cfg.vocab_size, cfg.n_layer, cfg.d_mlp
+    C, V, L = cfg.n_embd, cfg.vocab_size, cfg.n_layer
     q_width, kv_width = cfg.n_head * cfg.head_dim, cfg.n_kv_head * cfg.head_dim
     qkv_bias = 1 if cfg.qkv_bias else 0
-    mlp_bias = 1 if cfg.mlp_bias else 0
     heads = f"{cfg.n_kv_head} key/value heads × {cfg.head_dim}"
     rows = [
         _row("W_E (token embedding)", "vocabulary × d_model", V, C, 0, False, L),
@@ -37,12 +63,9 @@ def matrices(cfg: ArchConfig) -> list[dict]:
     ]
     if cfg.qk_norm:
         rows.append(_row("QK-norm gains (per layer)", "query and key norms × head_dim", 2, cfg.head_dim, 0, True, L))
-    if cfg.mlp in ("swiglu", "geglu", "geglu_tanh"):
-        rows += [_row("MLP W_gate (per layer)", "d_model × d_mlp", C, M, mlp_bias * M, True, L),
-                 _row("MLP W_up (per layer)", "d_model × d_mlp", C, M, mlp_bias * M, True, L)]
-    else:
-        rows.append(_row("MLP W_in (per layer)", "d_model × d_mlp", C, M, mlp_bias * M, True, L))
-    rows.append(_row("MLP W_down (per layer)", "d_mlp × d_model", M, C, mlp_bias * C, True, L))
+    if cfg.sinks:
+        rows.append(_row("attention sinks (per layer)", "one logit per query head", 1, cfg.n_head, 0, True, L))
+    rows += _mlp_rows(cfg)
     norms = 4 if cfg.sandwich_norm else 2
     per_norm = 2 if cfg.norm == "layernorm" else 1
     rows.append(_row("norms (per layer)", f"{norms} norms × {'(gain + bias)' if per_norm == 2 else 'gain'} × d_model",
@@ -71,6 +94,17 @@ def notes(cfg: ArchConfig, n_ids: int) -> list[str]:
         out.append("Soft-capping: " + ", ".join(
             f"{what} squashed into ±{cap:g} by cap·tanh(x/cap)" for what, cap in
             (("attention scores", cfg.attn_softcap), ("logits", cfg.final_softcap)) if cap))
+    if cfg.sinks:
+        out.append("Attention sinks: each head has one learned logit that joins every softmax without a key of its "
+                   "own, so a query's weights on the tokens sum to less than 1; the rest goes nowhere (the "
+                   "attention panel shows it as the sink's share).")
+    if cfg.n_experts:
+        E, k, C, M = cfg.n_experts, cfg.experts_per_token, cfg.n_embd, cfg.d_mlp
+        expert = C * 2 * M + 2 * M + M * C + C
+        out.append(f"Mixture of experts: each layer has {E} MLPs (experts) of width {M:,}; for each token a router "
+                   f"picks {k} and sums their outputs weighted by the softmax of its {k} scores, so "
+                   f"{k * expert * cfg.n_layer:,} of the {E * expert * cfg.n_layer:,} expert parameters "
+                   "work on any one token.")
     if cfg.embed_scale:
         out.append(f"Embeddings are multiplied by √d_model = {cfg.embed_scale:.2f} as they enter the residual stream.")
     if cfg.vocab_size > n_ids:

@@ -26,7 +26,7 @@ def optimise_decoder(model: nn.Module, unembedding: bool = True) -> FastReport:
             for part, names in LINEARS:
                 parent = getattr(block, part)
                 for name in names:
-                    old = getattr(parent, name)
+                    old = getattr(parent, name, None)  # a mixture of experts has no gate/up/down layers
                     if not isinstance(old, nn.Linear):
                         continue
                     new = PackedLinear(old)

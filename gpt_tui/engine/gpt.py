@@ -139,13 +139,15 @@ class SelfAttention(nn.Module):
 
 def attention_weights(q: torch.Tensor, k: torch.Tensor, past: int = 0, out: torch.Tensor | None = None, *,
                       scale: float | None = None, softcap: float | None = None,
-                      window: int | None = None) -> torch.Tensor:
+                      window: int | None = None, sinks: torch.Tensor | None = None) -> torch.Tensor:
     """softmax(q k^T / sqrt(D)) under the causal mask, in float32, for every head at once.
 
     q (..., T, D) are the queries of positions past..past+T-1; k (..., S, D) the keys of positions
     0..S-1. Returns (..., T, S); a query's weights on later keys are exactly 0.
     Other architectures (decoder.py) may scale by `scale` instead of 1/sqrt(D), squash the scores
-    into (-softcap, softcap), and let a query see only the last `window` keys.
+    into (-softcap, softcap), let a query see only the last `window` keys, and (gpt-oss) add one
+    learned logit per head, `sinks` (H,), to each softmax: its share goes to no key, so a row's
+    weights sum to less than 1.
     """
     T, S = q.size(-2), k.size(-2)
     scale = 1.0 / math.sqrt(q.size(-1)) if scale is None else scale
@@ -157,6 +159,10 @@ def attention_weights(q: torch.Tensor, k: torch.Tensor, past: int = 0, out: torc
     if window is not None and S > window:  # keys that slid out of the window
         rows = torch.arange(T, device=q.device).unsqueeze(1) + past
         scores.masked_fill_(torch.arange(S, device=q.device).unsqueeze(0) <= rows - window, float("-inf"))
+    if sinks is not None:  # one more column per row, the head's sink, dropped after the softmax
+        sink = sinks.to(scores.device, torch.float32).view(-1, 1, 1).expand(*scores.shape[:-1], 1)
+        weights = torch.softmax(torch.cat([scores, sink], dim=-1), dim=-1)[..., :-1]
+        return weights if out is None else out.copy_(weights)
     return torch.softmax(scores, dim=-1, out=out)
 
 

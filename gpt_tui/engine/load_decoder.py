@@ -1,4 +1,5 @@
-"""Hugging Face directories of the Llama-like families -> a Decoder with the model's own tokenizer.
+"""Hugging Face directories of the Llama-like families and gpt-oss -> a Decoder with the model's own
+tokenizer.
 
 Weights come from model.safetensors or from the shards model.safetensors.index.json lists, read
 with plain reads (fast.read_safetensors). Each tensor is cast to the wanted dtype on its own, so a
@@ -52,10 +53,14 @@ def weight_bytes(files: list[Path], dtype: torch.dtype) -> int:
                 header, _, _ = _safetensors_header(f)
             except (ValueError, KeyError) as exc:
                 raise ModelLoadError(f"{file}: not a readable .safetensors file ({exc})") from None
-        for info in header.values():
+        for name, info in header.items():
             count = 1
             for n in info["shape"]:
                 count *= n
+            if name.endswith("_scales") and info.get("dtype") == "U8":
+                continue  # MXFP4 scales: gone once their blocks are dequantized
+            if name.endswith("_blocks") and info.get("dtype") == "U8":
+                count *= 2  # two 4-bit values a byte, each one element of `dtype` once dequantized
             total += count * dtype.itemsize
     return total
 
@@ -112,7 +117,7 @@ def load_decoder_dir(path: Path, hf: dict, device: torch.device, dtype: torch.dt
             tensor = part.pop(key)
             state[key] = tensor.to(dtype) if tensor.is_floating_point() else tensor
     try:
-        state = canonical_state(state, config)
+        state = canonical_state(state, config, dtype)
     except ConversionError as exc:
         raise ModelLoadError(f"{path}: {exc}: not a {config.family} checkpoint gpt-tui can read") from None
     with torch.device("meta"), _MetaSkeleton():

@@ -59,3 +59,40 @@ async def test_keys_outside_a_sliding_window_are_drawn_masked(make_app, gemma_se
         await pilot.press("tab", "2", "full_stop")  # the next layer: global attention
         await settle(pilot)
         assert "masked (future key)" in screen_text(app) and "window of" not in screen_text(app)
+
+
+@pytest.fixture(scope="module")
+def oss_session(tmp_path_factory):
+    from tests.engine.families import build
+
+    from gpt_tui.engine.loading import load_model
+    from gpt_tui.engine.session import Session
+
+    path = tmp_path_factory.mktemp("gpt-oss-shaped")
+    build("gpt_oss", path, seed=1)
+    return Session(load_model(str(path), device="cpu", dtype="float32"))
+
+
+async def test_attention_sinks_get_a_column_of_their_own(make_app, oss_session):
+    """gpt-oss: a row's weights on the tokens sum below 1; the grid's last column shows the rest,
+    the share the head's sink takes, and the line under the grid names it."""
+    app = make_app(session=oss_session)
+    async with app.run_test(size=WIDE) as pilot:
+        await settle(pilot)
+        await type_text(pilot, "the quick brown fox")
+        a = app.screen.analysis
+        T = a.n_tokens
+        shares = 1 - a.attention[0][:, T - 1].sum(-1)  # the last query's, in each head of layer 0
+        head = int(shares.argmax())
+        share = float(shares[head])
+        assert share > 0.05
+        await pilot.press("f8", "tab", "2", *["right_square_bracket"] * head)  # numbers; that head
+        await settle(pilot)
+        panel = app.screen.query_one(AttentionPanel)
+        lines = [line.plain for line in panel.render().lines]
+        assert "sink" in lines[1] + lines[2]  # the column's label, among the keys'
+        row = next(line for line in lines if line.startswith("▶"))[13:]
+        cells = [row[i:i + 4] for i in range(0, 4 * (T + 1), 4)]
+        assert cells[-1].strip() == f"{share * 100:.0f}"
+        assert f"the sink (no token) {share * 100:.2f}%" in lines[-1]  # under the grid, with its top keys
+        assert "sink: the share" in screen_text(app)

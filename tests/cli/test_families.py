@@ -1,4 +1,4 @@
-"""`gpt-tui next/attention/score/lens --model DIR --json` on Llama-, Qwen2-, Qwen3- and Gemma-shaped
+"""`gpt-tui next/attention/score/lens --model DIR --json` on Llama-, Qwen2-, Qwen3-, Gemma- and gpt-oss-shaped
 checkpoints the engine tests never saw (other seeds, other shapes) equal `transformers` within 1e-4."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ def run_json(cli, *args):
     return json.loads(result.stdout)
 
 
-@pytest.fixture(scope="module", params=["llama", "qwen2", "qwen3", "gemma2", "gemma3"])
+@pytest.fixture(scope="module", params=["llama", "qwen2", "qwen3", "gemma2", "gemma3", "gpt_oss"])
 def unseen(request, tmp_path_factory):
     """(family, transformers model, directory, the ids the model's own tokenizer gives TEXT)."""
     from gpt_tui.engine.hf_tokenizer import tokenizer_for_dir
@@ -29,7 +29,7 @@ def unseen(request, tmp_path_factory):
     path = tmp_path_factory.mktemp(f"unseen-{request.param}")
     head_dim = {"qwen3": 12, "gemma2": 8, "gemma3": 8}.get(request.param)
     extra = {**UNSEEN, **({"head_dim": head_dim} if head_dim else {})}
-    if request.param == "gemma3":
+    if request.param in ("gemma3", "gpt_oss"):
         extra["layer_types"] = ["sliding_attention", "full_attention"]
     hf = build(request.param, path, seed=11, overrides=extra)
     tok = tokenizer_for_dir(path)
@@ -107,3 +107,17 @@ def test_tokenize_uses_the_models_own_tokenizer(cli, unseen):
     want = Tokenizer.from_file(str(path / "tokenizer.json")).encode(TEXT, add_special_tokens=False).ids
     assert [t["id"] for t in out["tokens"]] == want
     assert b"".join(bytes.fromhex(t["bytes"]) for t in out["tokens"]) == TEXT.encode()
+
+
+def test_attention_says_what_the_sink_takes(cli, unseen):
+    """gpt-oss: each query's weights on the tokens and its sink's share add up to 1; the sliding
+    layer names its window."""
+    name, hf, path, ids = unseen
+    out = run_json(cli, "attention", TEXT, "--model", path, "--device", "cpu", "--dtype", "float32", "-l", "0", "-H", "1")
+    if name != "gpt_oss":  # no sinks: the rows sum to 1 and nothing is said of a sink
+        assert "sink" not in out and torch.allclose(torch.tensor(out["weights"]).sum(-1), torch.ones(len(ids)))
+        return
+    assert out["window"] == 4
+    rows = torch.tensor(out["weights"]).sum(-1)
+    sink = torch.tensor(out["sink"])
+    assert (sink > 0).any() and torch.allclose(rows + sink, torch.ones_like(rows), atol=1e-6)

@@ -135,6 +135,14 @@ FAMILIES = {
                     layer_types=["sliding_attention", "full_attention", "sliding_attention"]),
                "sentencepiece", {"bos_token": "<bos>", "eos_token": "<eos>", "chat_template": GEMMA_CHAT,
                                  "add_bos_token": True}),
+    # attention sinks, a mixture of 4 experts (2 a token), yarn, sliding layers between full ones
+    "gpt_oss": ("GptOssConfig", "GptOssForCausalLM",
+                dict(head_dim=16, num_local_experts=4, num_experts_per_tok=2, sliding_window=4,
+                     layer_types=["sliding_attention", "full_attention", "sliding_attention"],
+                     rope_parameters={"rope_type": "yarn", "factor": 4.0, "beta_fast": 32.0, "beta_slow": 1.0,
+                                      "truncate": False, "original_max_position_embeddings": 32,
+                                      "rope_theta": 150000.0}),
+                "byte", {"eos_token": "<|end_of_text|>", "chat_template": CHATML}),
 }
 
 
@@ -156,6 +164,8 @@ def randomise_(model: torch.nn.Module, seed: int) -> torch.nn.Module:
         for name, p in model.named_parameters():
             if p.dim() == 2:
                 p.copy_(torch.randn(p.shape, generator=gen) * (0.08 if "embed" in name and gemma else 0.2))
+            elif name.endswith("sinks"):  # large enough that the weights on keys sum clearly below 1
+                p.copy_(3.0 + torch.randn(p.shape, generator=gen) * 1.5)
             elif re.search(r"norm\.weight$", name):
                 p.copy_((0.0 if gemma else 1.0) + torch.randn(p.shape, generator=gen) * 0.2)
             else:

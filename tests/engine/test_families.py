@@ -170,7 +170,7 @@ def test_sliding_window_layers_and_gqa_heads_are_told(family):
     analysis = session.analyse(SAMPLE)
     config = session.config
     windows = [analysis.attention.window(layer) for layer in range(config.n_layer)]
-    want = {"mistral": [5, 5, 5], "gemma2": [4, None, 4], "gemma3": [4, None, 4]}.get(name, [None] * 3)
+    want = {"mistral": [5, 5, 5], "gemma2": [4, None, 4], "gemma3": [4, None, 4], "gpt_oss": [4, None, 4]}.get(name, [None] * 3)
     assert windows == want
     group = config.n_head // config.n_kv_head
     assert [session.kv_head(h) for h in range(config.n_head)] == [h // group for h in range(config.n_head)]
@@ -223,7 +223,7 @@ def test_neighbours_say_which_matrix_they_search(family):
     assert len(found.neighbours) == 3
 
 
-CHAT_FAMILIES = ("smollm", "smollm3", "qwen2", "qwen3", "gemma2", "gemma3")
+CHAT_FAMILIES = ("smollm", "smollm3", "qwen2", "qwen3", "gemma2", "gemma3", "gpt_oss")
 
 
 def test_chat_template_renders_and_encodes_as_transformers_does(family):

@@ -15,7 +15,7 @@ from ..widgets.style import MASKED, RAMP, RAMP_LIMITS, message, pct, ramp_level,
 from .base import Panel
 
 
-def legend(numbers: bool, window: int | None = None) -> Text:
+def legend(numbers: bool, window: int | None = None, sinks: bool = False) -> Text:
     t = Text(style="dim")
     if numbers:
         t.append("cells: weight in %  ")
@@ -26,7 +26,14 @@ def legend(numbers: bool, window: int | None = None) -> Text:
         lo = hi
     t.append(f" {MASKED}", style="bold")
     t.append(" masked (future key" + (f", or outside the layer's window of {window:,})" if window else ")"))
+    if sinks:
+        t.append("  sink: the share this head's sink logit takes, on no token (a row's keys sum to the rest)")
     return t
+
+
+def sink_share(grid, query: int) -> float:
+    """What a query's weights on the tokens leave to the head's sink: 1 − their sum (gpt-oss)."""
+    return max(0.0, 1.0 - float(grid[query, : query + 1].sum()))
 
 
 def cell(weight: float, masked: bool, width: int, numbers: bool) -> Text:
@@ -127,6 +134,9 @@ class AttentionPanel(Panel, Widget, can_focus=True):
         for k, w in a.attended(self.layer_index, self.head, q, top=5):
             t.append(token_label(a.pieces[k].text, 10), style="reverse")
             t.append(f"#{k} {pct(w)} {RAMP[ramp_level(w)]}  ")
+        if _has_sinks(a, self.layer_index):
+            w = sink_share(a.attention[self.layer_index, self.head], q)
+            t.append(f"· the sink (no token) {pct(w)} {RAMP[ramp_level(w)]}", style="italic")
         return t
 
     def _render_grid(self, a):
@@ -136,7 +146,8 @@ class AttentionPanel(Panel, Widget, can_focus=True):
         numbers = self.show_numbers
         label_w = 12  # "▶123 token  "
         cw = 4 if numbers else 3  # a cell; key labels alternate over two lines, 2·cw−1 wide each
-        cols = max(1, (width - label_w) // cw)
+        sinks = _has_sinks(a, self.layer_index)  # one more column: the sink's share of each row
+        cols = max(1, (width - label_w) // cw - (1 if sinks else 0))
         grid = a.attention[self.layer_index, self.head]  # (T, T), the layer derived on first look
         # A sliding-window layer masks keys more than `window` back as well as future ones.
         window = a.attention.window(self.layer_index) if hasattr(a.attention, "window") else None
@@ -147,7 +158,7 @@ class AttentionPanel(Panel, Widget, can_focus=True):
         if n_keys < T:
             tail += _whole_row(a, grid, q, width)
         else:
-            tail.append(legend(numbers, window))
+            tail.append(legend(numbers, window, sinks))
         attended_lines = 1 + attended.cell_len // max(1, width)
         rows = max(1, height - 3 - len(tail) - attended_lines)  # title, two key-label lines
         if rows < T or n_keys < T:
@@ -166,6 +177,9 @@ class AttentionPanel(Panel, Widget, can_focus=True):
                 line.append(" " * pad)
             line.append(token_label(a.pieces[k].text, span).ljust(span)[:span],
                         style="bold reverse" if k == q else "dim")
+        if sinks:
+            line = key_lines[n_keys % 2]
+            line.append(" " * max(0, label_w + n_keys * cw - line.cell_len) + "sink"[:cw], style="italic")
         lines = [head, *key_lines]
         for i in range(r0, r0 + n_rows):
             line = Text()
@@ -174,6 +188,10 @@ class AttentionPanel(Panel, Widget, can_focus=True):
                         style="bold reverse" if i == q else "")
             for k in keys:
                 line.append_text(cell(float(grid[i, k]), k > i or (window is not None and k <= i - window), cw, numbers))
+            if sinks:
+                share = cell(sink_share(grid, i), False, cw, numbers)
+                share.stylize("italic")
+                line.append_text(share)
             lines.append(line)
         if n_keys < T or n_rows < T:
             lines.append(Text(f"keys {k0}–{k0 + n_keys - 1}, queries {r0}–{r0 + n_rows - 1} of {T}", style="dim"))
@@ -207,6 +225,11 @@ class AttentionPanel(Panel, Widget, can_focus=True):
             lines.append(line)
         lines.append(Text("reversed: cursor · underlined: the head shown in the grid", style="dim"))
         return Lines(lines)
+
+
+def _has_sinks(a, layer: int) -> bool:
+    has_sinks = getattr(a.attention, "has_sinks", None)
+    return bool(has_sinks and has_sinks(layer))
 
 
 def _whole_row(a, grid, q: int, width: int) -> list[Text]:
