@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 ROLES = ("system", "user", "assistant")
@@ -121,8 +122,18 @@ def template_document(template: str, turns: list[Turn], special_tokens: list[str
     def raise_exception(message):
         raise ChatError(f"the chat template refused the turns: {message}")
 
-    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+    def tojson(value, ensure_ascii=False, indent=None, separators=None, sort_keys=False):
+        # Jinja's own filter escapes <, > and & for HTML; chat templates want the JSON itself
+        return json.dumps(value, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)
+
+    def strftime_now(fmt):  # Llama 3.x and gpt-oss's templates write today's date into the system turn
+        return datetime.now().strftime(fmt)
+
+    # The environment transformers renders templates in: {% break %} and {% continue %}, these globals
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.loopcontrols"])
     env.globals["raise_exception"] = raise_exception
+    env.globals["strftime_now"] = strftime_now
+    env.filters["tojson"] = tojson
     try:
         text = env.from_string(template).render(
             messages=[{"role": t.role, "content": t.content} for t in turns],

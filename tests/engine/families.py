@@ -97,6 +97,12 @@ CHATML = ("{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_
 GEMMA_CHAT = ("{{ bos_token }}{% for m in messages %}<start_of_turn>{{ 'model' if m.role == 'assistant' else m.role }}\n"
               "{{ m.content }}<end_of_turn>\n{% endfor %}{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}")
 
+# What gpt-oss's own template leans on besides plain Jinja: today's date, {% break %}, tojson
+HARMONY_LIKE = ("<|im_start|>system\nCurrent date: {{ strftime_now('%Y-%m-%d') }}<|im_end|>\n"
+                "{% for m in messages %}{% if loop.index > 8 %}{% break %}{% endif %}"
+                "<|im_start|>{{ m.role }}\n{{ m.content | tojson }}<|im_end|>\n{% endfor %}"
+                "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+
 # name -> (transformers classes, config overrides, tokenizer kind, tokenizer_config.json)
 SMALL = dict(hidden_size=64, intermediate_size=96, num_hidden_layers=3, num_attention_heads=4,
              num_key_value_heads=2, max_position_embeddings=128)
@@ -142,7 +148,7 @@ FAMILIES = {
                      rope_parameters={"rope_type": "yarn", "factor": 4.0, "beta_fast": 32.0, "beta_slow": 1.0,
                                       "truncate": False, "original_max_position_embeddings": 32,
                                       "rope_theta": 150000.0}),
-                "byte", {"eos_token": "<|end_of_text|>", "chat_template": CHATML}),
+                "byte", {"eos_token": "<|end_of_text|>", "chat_template": HARMONY_LIKE}),
 }
 
 
