@@ -40,6 +40,10 @@ IGNORED = re.compile(r"(rotary_emb\.inv_freq|\.embed_scale)$"  # buffers some ex
                      r"|^(model\.)?(vision_tower|multi_modal_projector)\.")  # Gemma 3's image side: not shown
 
 
+class ConversionError(ValueError):
+    pass
+
+
 # gpt-oss: the parts that are not weight/bias pairs of a linear layer.
 OSS_NAMES = {
     "self_attn.sinks": "attn.sinks",
@@ -58,19 +62,19 @@ FP4_VALUES = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, -0.0, -0.5, -1.0, -1.5, -2
 def dequantize_mxfp4(blocks: torch.Tensor, scales: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """blocks (E, R, G, 16) uint8 and scales (E, R, G) uint8 -> (E, G·32, R) in dtype: the experts'
     matrix as x @ it reads it (the files keep it transposed, R rows of G·32 values)."""
-    if blocks.dtype != torch.uint8 or scales.dtype != torch.uint8 or blocks.shape[:-1] != scales.shape:
+    if (blocks.dtype != torch.uint8 or scales.dtype != torch.uint8 or blocks.dim() != 4
+            or blocks.shape[:-1] != scales.shape):
         raise ConversionError(f"MXFP4 blocks {tuple(blocks.shape)} and scales {tuple(scales.shape)} do not match")
     table = torch.tensor(FP4_VALUES, dtype=dtype)
-    *lead, G, B = blocks.shape
-    values = torch.empty(*lead, G, B, 2, dtype=dtype)
-    values[..., 0] = table[(blocks & 0x0F).long()]
-    values[..., 1] = table[(blocks >> 4).long()]
-    values = torch.ldexp(values, (scales.to(torch.int32) - 127)[..., None, None].to(dtype))
-    return values.reshape(*lead, G * B * 2).transpose(-2, -1).contiguous()
-
-
-class ConversionError(ValueError):
-    pass
+    E, R, G, B = blocks.shape
+    out = torch.empty(E, G * B * 2, R, dtype=dtype)
+    for e in range(E):  # one expert at a time: the index tensors of a whole gpt-oss-120b layer take GBs
+        values = torch.empty(R, G, B, 2, dtype=dtype)
+        values[..., 0] = table[(blocks[e] & 0x0F).long()]
+        values[..., 1] = table[(blocks[e] >> 4).long()]
+        values = torch.ldexp(values, (scales[e].to(torch.int32) - 127)[..., None, None].to(dtype))
+        out[e] = values.reshape(R, G * B * 2).T
+    return out
 
 
 def canonical_state(state: dict[str, torch.Tensor], config: ArchConfig,
