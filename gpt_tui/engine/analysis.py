@@ -274,7 +274,10 @@ class Analysis:
         return label + (f" · window {window:,}" if window else "")
 
     def attended(self, layer: int, head: int, query: int, top: int = 8) -> list[tuple[int, float]]:
-        """The keys a query token attends to most: (key position, weight), strongest first."""
+        """The keys a query token attends to most: (key position, weight), strongest first; only keys
+        it may see (a sliding window masks the ones further back: they are not "0% attended")."""
+        window = self.attention.window(layer) if hasattr(self.attention, "window") else None
+        first = max(0, query - window + 1) if window else 0
         row = self.attention_row(layer, query)[head, : query + 1]
-        order = np.argsort(-row, kind="stable")[:top]
+        order = first + np.argsort(-row[first:], kind="stable")[:top]
         return [(int(k), float(row[k])) for k in order]

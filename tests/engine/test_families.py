@@ -180,6 +180,9 @@ def test_sliding_window_layers_and_gqa_heads_are_told(family):
         T = weights.shape[-1]
         outside = np.tril(np.ones((T, T), bool), -w)
         assert np.all(weights[:, outside] == 0)
+        # the strongest keys a query attends to are keys it can see, not masked ones at 0%
+        keys = analysis.attended(0, 0, T - 1, top=8)
+        assert len(keys) == w and all(k > T - 1 - w for k, _ in keys)
 
 
 def test_stages_add_up_for_rms_norm_models(family):

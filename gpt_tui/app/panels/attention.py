@@ -179,7 +179,7 @@ class AttentionPanel(Panel, Widget, can_focus=True):
                         style="bold reverse" if k == q else "dim")
         if sinks:
             line = key_lines[n_keys % 2]
-            line.append(" " * max(0, label_w + n_keys * cw - line.cell_len) + "sink"[:cw], style="italic")
+            line.append(" " * max(0, label_w + n_keys * cw - line.cell_len) + "sink", style="italic")
         lines = [head, *key_lines]
         for i in range(r0, r0 + n_rows):
             line = Text()
