@@ -51,6 +51,12 @@ def _warm_start_text(init: dict) -> str:
     return text + "; embedding rows carried by token id, tokens new to this corpus started at the mean row"
 
 
+def _repeat_history(state: dict) -> str:
+    """The repeated-span share a resumed run changed, step by step ("" when it never changed)."""
+    steps = [c for c in state.get("changes", []) if "repeat_fraction" in c]
+    return "".join(f"until step {c['step']:,}: {c['repeat_fraction'][0]:.0%}; from then on: " for c in steps)
+
+
 def _table(header: list[str], rows: list[list]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
@@ -146,7 +152,7 @@ def render_card(session: Session, sources: list[dict] | None, val_loss: float | 
             ["hardware", training.get("hardware", "?")],
             ["wall time (training steps)", f"{state.get('seconds', 0) / 60:.1f} min"],
             ["last measured speed", f"{state.get('tokens_per_second', 0):,.0f} tokens/s"],
-            ["repeated spans", f"{cfg_train.get('repeat_fraction', 0):.0%} of the training windows get a stretch of "
+            ["repeated spans", _repeat_history(state) + f"{cfg_train.get('repeat_fraction', 0):.0%} of the training windows get a stretch of "
                                "16-64 of their tokens copied to a later place in them (teaches in-context copying "
                                "in a small budget; the validation windows are left as they are)"
                                if cfg_train.get("repeat_fraction", 0) else "none"],

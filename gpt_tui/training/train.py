@@ -105,6 +105,8 @@ class TrainState:
     tokens_per_second: float = 0.0
     curve: list[dict] = field(default_factory=list)  # {"step", "tokens", "minutes", "train_loss", "val_loss"}
     finished: bool = False
+    # Knobs a resumed run changed (what the data looks like, never the shape): {"step", knob: [old, new]}
+    changes: list[dict] = field(default_factory=list)
 
 
 class Trainer:
@@ -247,6 +249,11 @@ class Trainer:
         self.state = TrainState(**json.loads(payload["state"]))
         self.log(f"resumed at step {self.state.step}, {self.state.tokens_seen:,} tokens, "
                  f"{self.state.seconds/60:.1f} min")
+        changed = {key: [saved[key], getattr(self.cfg, key)] for key in ("repeat_fraction",)
+                   if key in saved and saved[key] != getattr(self.cfg, key)}
+        if changed:  # kept with the run, so its model card can say where the recipe changed
+            self.state.changes.append({"step": self.state.step, **changed})
+            self.log(f"from step {self.state.step}: " + ", ".join(f"{k} {a} -> {b}" for k, (a, b) in changed.items()))
 
     # -- the loop ----------------------------------------------------------------------------------
 

@@ -127,3 +127,23 @@ def test_a_warm_start_refuses_a_model_of_another_shape(corpus, tmp_path):
     first.train()
     with pytest.raises(ValueError, match="n_embd is 32, not 64"):
         Trainer(config(corpus, tmp_path / "second", n_embd=64, init_from=str(first.export())), log=lambda *a: None)
+
+
+def test_a_resumed_run_records_a_changed_repeat_fraction(corpus, tmp_path):
+    """Resuming with another --repeat-fraction is allowed (the shape is the same), and the run keeps
+    where it changed, for the model card."""
+    from gpt_tui.training.card import _repeat_history
+
+    def stop(trainer, loss):
+        if trainer.state.step == 10:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(config(corpus, tmp_path / "run", repeat_fraction=0.25), log=lambda *a: None).train(on_step=stop)
+    second = Trainer(config(corpus, tmp_path / "run", repeat_fraction=0.5), log=lambda *a: None)
+    assert second.state.changes == [{"step": 10, "repeat_fraction": [0.25, 0.5]}]
+    assert second.batches.repeat_fraction == 0.5
+    second.train()
+    from dataclasses import asdict
+
+    assert _repeat_history(asdict(second.state)) == "until step 10: 25%; from then on: "
