@@ -43,11 +43,16 @@ def _corpus_flags(sources: list[dict] | None) -> str:
 
 def _warm_start_text(init: dict) -> str:
     """The training a warm-started model inherited, in one cell."""
-    text = f"the weights of `{init.get('name') or init['path']}`"
+    text = f"the weights of `{init['path']}`" + (f" ({init['name']})" if init.get("name") else "")
+    ancestor = init
+    while ancestor.get("tokens_seen"):  # each warm start in the chain, newest first
+        text += (f", itself trained {ancestor['minutes']} min on {ancestor['tokens_seen']:,} tokens of "
+                 f"`{ancestor.get('corpus')}` (validation loss {ancestor.get('final_val_loss')})")
+        ancestor = ancestor.get("init_from") or {}
+        if ancestor:
+            text += f" from `{ancestor['path']}`"
     if init.get("tokens_seen"):
-        text += (f", itself trained {init['minutes']} min on {init['tokens_seen']:,} tokens of "
-                 f"`{init.get('corpus')}` (validation loss {init.get('final_val_loss')}); the tokens seen and "
-                 "the curve below count this run only")
+        text += "; the tokens seen and the curve below count this run only"
     return text + "; embedding rows carried by token id, tokens new to this corpus started at the mean row"
 
 
@@ -55,6 +60,30 @@ def _repeat_history(state: dict) -> str:
     """The repeated-span share a resumed run changed, step by step ("" when it never changed)."""
     steps = [c for c in state.get("changes", []) if "repeat_fraction" in c]
     return "".join(f"until step {c['step']:,}: {c['repeat_fraction'][0]:.0%}; from then on: " for c in steps)
+
+
+def _repeat_text(state: dict, cfg_train: dict) -> str:
+    """The "repeated spans" cell: the share of windows, and of spans made of random tokens."""
+    if not cfg_train.get("repeat_fraction", 0):
+        return "none"
+    text = (_repeat_history(state) + f"{cfg_train['repeat_fraction']:.0%} of the training windows get a stretch of "
+            "16-64 of their tokens copied to a later place in them (teaches in-context copying in a small budget; "
+            "the validation windows are left as they are)")
+    if cfg_train.get("random_fraction", 0):
+        text += (f"; in {cfg_train['random_fraction']:.0%} of those the stretch is first replaced by tokens drawn at "
+                 "random from the training split, which only copying can predict the second time")
+    return text
+
+
+def _train_command(cfg: dict, out: str, precision: str | None) -> str:
+    """The `gpt-tui train` line that reproduces one stage of training."""
+    flags = {"repeat-fraction": cfg.get("repeat_fraction", 0), "random-fraction": cfg.get("random_fraction", 0)}
+    budget = "".join(f" --{k} {cfg[k]}" for k in ("minutes", "tokens") if cfg.get(k) is not None)
+    return (f"gpt-tui train --corpus data/corpus --out {out}{budget} "
+            f"--n-layer {cfg.get('n_layer')} --n-head {cfg.get('n_head')} --n-embd {cfg.get('n_embd')} "
+            f"--n-ctx {cfg.get('n_ctx')} --batch-size {cfg.get('batch_size')} --lr {cfg.get('lr')} "
+            f"--warmup-steps {cfg.get('warmup_steps')}" + "".join(f" --{k} {v}" for k, v in flags.items() if v) +
+            f" --precision {precision or cfg.get('precision')} --threads 2")
 
 
 def _table(header: list[str], rows: list[list]) -> str:
@@ -152,10 +181,7 @@ def render_card(session: Session, sources: list[dict] | None, val_loss: float | 
             ["hardware", training.get("hardware", "?")],
             ["wall time (training steps)", f"{state.get('seconds', 0) / 60:.1f} min"],
             ["last measured speed", f"{state.get('tokens_per_second', 0):,.0f} tokens/s"],
-            ["repeated spans", _repeat_history(state) + f"{cfg_train.get('repeat_fraction', 0):.0%} of the training windows get a stretch of "
-                               "16-64 of their tokens copied to a later place in them (teaches in-context copying "
-                               "in a small budget; the validation windows are left as they are)"
-                               if cfg_train.get("repeat_fraction", 0) else "none"],
+            ["repeated spans", _repeat_text(state, cfg_train)],
             ["started from", _warm_start_text(training.get("init_from")) if training.get("init_from") else "random weights"],
             ["seed", str(cfg_train.get("seed"))],
             ["torch", training.get("torch", "?")],
@@ -227,19 +253,22 @@ def render_card(session: Session, sources: list[dict] | None, val_loss: float | 
     out.append("\n**king − man + woman** (the three inputs left out): " +
                ", ".join(f"{_md(repr(n.text))} {n.cosine:.2f}" for n in analogy.neighbours) + "\n")
     out.append("## In-context copying\n")
-    copying = copying_score_of_session(session)
-    line_tokens, _ = session.score(REPEATED_LINE * 20, bos=True)
-    line_lp = [t.logprob for t in line_tokens[1:]]
-    out.append(
-        "Eight passages of 30 random common words, each followed by itself (`gpt_tui/training/probes.py`): "
-        f"the first copy has perplexity **{copying.first_perplexity:,.1f}** (from its second word on), the "
-        f"second **{copying.second_perplexity:,.1f}** — {copying.ratio:,.1f}× lower"
-        + (": the model predicts the repeat by looking back at the first copy (induction). "
-           if copying.ratio >= COPYING_SHOWN else
-           ": barely better, so this model has not learned to copy from its context (no induction heads yet). ")
-        + f"\"{REPEATED_LINE.strip()}\" repeated 20 times scores perplexity "
-        f"{math.exp(-sum(line_lp) / len(line_lp)):.2f}."
-    )
+    if info["n_ctx"] < 2 * 30 + 1:  # <|endoftext|> + a passage + its copy must fit in the context
+        out.append(f"Not measured: a context of {info['n_ctx']} tokens cannot hold a 30-word passage twice.")
+    else:
+        copying = copying_score_of_session(session)
+        line_tokens, _ = session.score(REPEATED_LINE * 20, bos=True)
+        line_lp = [t.logprob for t in line_tokens[1:]]
+        out.append(
+            "Eight passages of 30 random common words, each followed by itself (`gpt_tui/training/probes.py`): "
+            f"the first copy has perplexity **{copying.first_perplexity:,.1f}** (from its second word on), the "
+            f"second **{copying.second_perplexity:,.1f}** — {copying.ratio:,.1f}× lower"
+            + (": the model predicts the repeat by looking back at the first copy (induction). "
+               if copying.ratio >= COPYING_SHOWN else
+               ": barely better, so this model has not learned to copy from its context (no induction heads yet). ")
+            + f"\"{REPEATED_LINE.strip()}\" repeated 20 times scores perplexity "
+            f"{math.exp(-sum(line_lp) / len(line_lp)):.2f}."
+        )
     if evaluation.get("old_copying"):
         e = evaluation["old_copying"]
         out.append(f"The model it replaced: {e['first']:,.1f} and {e['second']:,.1f} ({e['first'] / e['second']:.2f}×); "
@@ -258,20 +287,26 @@ def render_card(session: Session, sources: list[dict] | None, val_loss: float | 
     limitations.append("Not for any use beyond learning how language models work.")
     out.append("".join(f"- {item}\n" for item in limitations))
     out.append("## Reproduce\n")
-    repeat = cfg_train.get("repeat_fraction", 0)
-    out.append(f"```\npython -m gpt_tui.training.corpus{_corpus_flags(sources)} --out data/corpus\n"
-               f"gpt-tui train --corpus data/corpus --out runs/bundled --minutes {cfg_train.get('minutes')} "
-               f"--n-layer {cfg_train.get('n_layer')} --n-head {cfg_train.get('n_head')} --n-embd {cfg_train.get('n_embd')} "
-               f"--n-ctx {cfg_train.get('n_ctx')} --batch-size {cfg_train.get('batch_size')} --lr {cfg_train.get('lr')} "
-               f"--warmup-steps {cfg_train.get('warmup_steps')}" + (f" --repeat-fraction {repeat}" if repeat else "") +
-               (f" --init-from {cfg_train['init_from']}" if cfg_train.get("init_from") else "") +
-               f" --precision {state.get('precision')} --threads 2\n"
-               "python -m gpt_tui.training.knobs runs/bundled --corpus data/corpus --write\n"
-               "python -m gpt_tui.training.card runs/bundled --corpus data/corpus\n```\n"
+    # The warm-start chain, oldest gpt-tui stage first: each stage continues from the one before.
+    stages, init = [], cfg_train.get("init_from") and training.get("init_from")
+    while init and init.get("train_config"):
+        stages.insert(0, init["train_config"])
+        init = init.get("init_from")
+    lines = [f"python -m gpt_tui.training.corpus{_corpus_flags(sources)} --out data/corpus"]
+    previous = init["path"] if init else None  # a model that is not itself a gpt-tui run (or none)
+    for i, stage in enumerate(stages):
+        lines.append(_train_command(stage, f"runs/stage{i + 1}", None)
+                     + (f" --init-from {previous}" if previous else ""))
+        previous = f"runs/stage{i + 1}"
+    lines.append(_train_command(cfg_train, "runs/bundled", state.get("precision"))
+                 + (f" --init-from {previous}" if cfg_train.get("init_from") else ""))
+    lines += ["python -m gpt_tui.training.knobs runs/bundled --corpus data/corpus --write",
+              "python -m gpt_tui.training.card runs/bundled --corpus data/corpus"]
+    out.append("```\n" + "\n".join(lines) + "\n```\n"
                "A time budget depends on the machine; `--tokens N` instead makes a run reproducible anywhere.\n")
-    if cfg_train.get("init_from"):
-        out.append("`--init-from` is the model this one continued from: the previous bundled model, which this "
-                   "repository's history keeps (`model/` before the commit that brought this card).\n")
+    if init and cfg_train.get("init_from"):
+        out.append(f"`--init-from {init['path']}` is the model the first stage continued from: the previous bundled "
+                   "model, which this repository's history keeps (`model/` before the commit that brought this card).\n")
     return "\n".join(out)
 
 

@@ -58,16 +58,22 @@ class Batches:
     16-64 tokens of the window is copied to a later place in it (overwriting what was there),
     so the model meets text that repeats far more often than prose alone offers and learns to
     copy from its context (induction) within a small compute budget.
+
+    With ``random_fraction`` > 0 that fraction of the repeated spans first has its source
+    replaced by tokens drawn at random from the corpus: prose half-predicts its own repeat from
+    its words alone, a random span's second copy can be predicted only by looking back at the
+    first, so these spans put the whole of their gradient on copying.
     """
 
     MIN_SPAN, MAX_SPAN = 16, 64
 
     def __init__(self, rows: np.ndarray, n_ctx: int, batch_size: int, seed: int,
-                 repeat_fraction: float = 0.0) -> None:
+                 repeat_fraction: float = 0.0, random_fraction: float = 0.0) -> None:
         self.rows = torch.from_numpy(rows)
         self.n_ctx = n_ctx
         self.batch_size = batch_size
         self.repeat_fraction = repeat_fraction
+        self.random_fraction = random_fraction
         self.generator = torch.Generator().manual_seed(seed)
 
     def next(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -82,8 +88,8 @@ class Batches:
         max_span = min(self.MAX_SPAN, size // 2)
         if max_span < self.MIN_SPAN:
             return
-        draws = torch.rand(len(windows), 3, generator=self.generator).tolist()
-        for window, (pick, u_span, u_place) in zip(windows, draws):
+        draws = torch.rand(len(windows), 4, generator=self.generator).tolist()
+        for window, (pick, u_span, u_place, u_random) in zip(windows, draws):
             if pick >= self.repeat_fraction:
                 continue
             span = self.MIN_SPAN + int(u_span * (max_span - self.MIN_SPAN + 1))
@@ -92,6 +98,9 @@ class Batches:
             s = int(u_place * (room + 1))
             gap = int(torch.randint(0, room - s + 1, (1,), generator=self.generator))
             d = s + span + gap
+            if u_random < self.random_fraction:  # tokens from anywhere in the corpus, unigram-distributed
+                picks = torch.randint(0, len(self.rows), (span,), generator=self.generator)
+                window[s : s + span] = self.rows[picks]
             window[d : d + span] = window[s : s + span].clone()
 
 

@@ -40,6 +40,7 @@ class TrainConfig:
     n_ctx: int = 256
     dropout: float = 0.0
     repeat_fraction: float = 0.0  # share of training windows given a repeated span (see Batches)
+    random_fraction: float = 0.0  # share of those spans made of random corpus tokens (see Batches)
     init_from: str | None = None  # a gpt-tui model directory of the same shape to start from (warm start)
     compact: bool = True  # embed only the ids the corpus uses (about 2x faster on a CPU)
     batch_size: int = 16
@@ -84,6 +85,10 @@ class TrainConfig:
             raise ValueError(f"--warmup-steps must be a whole number ≥ 0, not {self.warmup_steps!r}")
         if not (isinstance(self.dropout, (int, float)) and 0 <= self.dropout < 1):
             raise ValueError(f"--dropout must be a number in [0, 1), not {self.dropout!r}")
+        for name in ("repeat_fraction", "random_fraction"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not (isinstance(value, (int, float)) and 0 <= value <= 1):
+                raise ValueError(f"--{name.replace('_', '-')} must be a number in [0, 1], not {value!r}")
         if self.n_embd % self.n_head:
             raise ValueError(f"--n-embd ({self.n_embd}) must be divisible by --n-head ({self.n_head})")
         if self.precision not in ("auto", "fp32", "bf16"):
@@ -146,7 +151,7 @@ class Trainer:
             self.warm_started_rows = self._warm_start(Path(cfg.init_from))
         self.model.to(self.device)
         self.batches = Batches(train_rows, cfg.n_ctx, cfg.batch_size, seed=cfg.seed,
-                               repeat_fraction=cfg.repeat_fraction)
+                               repeat_fraction=cfg.repeat_fraction, random_fraction=cfg.random_fraction)
         self.val = eval_windows(val_rows, cfg.n_ctx, cfg.batch_size, cfg.eval_batches)
         self.optimizer = self._optimizer()
         self.state = TrainState()
@@ -249,8 +254,8 @@ class Trainer:
         self.state = TrainState(**json.loads(payload["state"]))
         self.log(f"resumed at step {self.state.step}, {self.state.tokens_seen:,} tokens, "
                  f"{self.state.seconds/60:.1f} min")
-        changed = {key: [saved[key], getattr(self.cfg, key)] for key in ("repeat_fraction",)
-                   if key in saved and saved[key] != getattr(self.cfg, key)}
+        changed = {key: [saved.get(key, 0.0), getattr(self.cfg, key)] for key in ("repeat_fraction", "random_fraction")
+                   if saved.get(key, 0.0) != getattr(self.cfg, key)}
         if changed:  # kept with the run, so its model card can say where the recipe changed
             self.state.changes.append({"step": self.state.step, **changed})
             self.log(f"from step {self.state.step}: " + ", ".join(f"{k} {a} -> {b}" for k, (a, b) in changed.items()))
@@ -358,7 +363,10 @@ class Trainer:
                 "tokens_seen": training.get("state", {}).get("tokens_seen"),
                 "minutes": round(training.get("state", {}).get("seconds", 0) / 60, 1),
                 "corpus": training.get("train_config", {}).get("corpus"),
-                "final_val_loss": (training.get("curve") or [{}])[-1].get("val_loss")}
+                "final_val_loss": (training.get("curve") or [{}])[-1].get("val_loss"),
+                # its own recipe and ancestry, so a chain of warm starts can be told and reproduced
+                **({"train_config": training["train_config"]} if "train_config" in training else {}),
+                **({"init_from": training["init_from"]} if "init_from" in training else {})}
 
     # -- export ------------------------------------------------------------------------------------
 

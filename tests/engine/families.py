@@ -145,9 +145,9 @@ FAMILIES = {
     "gpt_oss": ("GptOssConfig", "GptOssForCausalLM",
                 dict(head_dim=16, num_local_experts=4, num_experts_per_tok=2, sliding_window=4,
                      layer_types=["sliding_attention", "full_attention", "sliding_attention"],
-                     rope_parameters={"rope_type": "yarn", "factor": 4.0, "beta_fast": 32.0, "beta_slow": 1.0,
-                                      "truncate": False, "original_max_position_embeddings": 32,
-                                      "rope_theta": 150000.0}),
+                     rope_theta=150000.0,  # the spelling of the real config.json, read by transformers 4 and 5
+                     rope_scaling={"rope_type": "yarn", "factor": 4.0, "beta_fast": 32.0, "beta_slow": 1.0,
+                                   "truncate": False, "original_max_position_embeddings": 32}),
                 "byte", {"eos_token": "<|end_of_text|>", "chat_template": HARMONY_LIKE}),
 }
 

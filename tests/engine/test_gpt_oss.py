@@ -31,15 +31,25 @@ def quantize_mxfp4(matrix: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return packed, (exponent + 127).to(torch.uint8)
 
 
-def test_mxfp4_dequantization_matches_transformers():
+def transformers_dequantize(blocks: torch.Tensor, scales: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """The experts as transformers' MXFP4 loading gives them to the model: (E, K, R). Before 4.56
+    convert_moe_packed_tensors returned (E, R, K) and the loader transposed it; since then it
+    transposes itself."""
+    import transformers
+    from packaging.version import Version
     from transformers.integrations.mxfp4 import convert_moe_packed_tensors
 
+    matrix = convert_moe_packed_tensors(blocks.clone(), scales.clone(), dtype=dtype)
+    return matrix.transpose(1, 2).contiguous() if Version(transformers.__version__) < Version("4.56") else matrix
+
+
+def test_mxfp4_dequantization_matches_transformers():
     gen = torch.Generator().manual_seed(0)
     blocks = torch.randint(0, 256, (3, 10, 4, 16), generator=gen, dtype=torch.uint8)
     scales = torch.randint(120, 134, (3, 10, 4), generator=gen, dtype=torch.uint8)
     for dtype in (torch.float32, torch.bfloat16):
         ours = dequantize_mxfp4(blocks, scales, dtype)
-        want = convert_moe_packed_tensors(blocks.clone(), scales.clone(), dtype=dtype)
+        want = transformers_dequantize(blocks, scales, dtype)
         assert ours.dtype == dtype and ours.shape == want.shape == (3, 128, 10)
         assert torch.equal(ours, want)
 
@@ -48,7 +58,6 @@ def test_an_mxfp4_checkpoint_loads_as_transformers_dequantizes_it(tmp_path):
     """The official files keep the experts in MXFP4 (_blocks and _scales): they load, and the model
     computes what transformers computes with the same experts dequantized."""
     from safetensors.torch import load_file, save_file
-    from transformers.integrations.mxfp4 import convert_moe_packed_tensors
 
     hf = build("gpt_oss", tmp_path)
     state = load_file(str(tmp_path / "model.safetensors"))
@@ -56,7 +65,7 @@ def test_an_mxfp4_checkpoint_loads_as_transformers_dequantizes_it(tmp_path):
         blocks, scales = quantize_mxfp4(state.pop(key))
         state[key + "_blocks"], state[key + "_scales"] = blocks, scales
         with torch.no_grad():  # the reference model gets the same experts, dequantized by transformers
-            hf.get_parameter(key).copy_(convert_moe_packed_tensors(blocks, scales, dtype=torch.float32))
+            hf.get_parameter(key).copy_(transformers_dequantize(blocks, scales, torch.float32))
     save_file(state, str(tmp_path / "model.safetensors"), metadata={"format": "pt"})
     config = json.loads((tmp_path / "config.json").read_text())
     config["quantization_config"] = {"quant_method": "mxfp4", "modules_to_not_convert": ["model.layers.*.self_attn"]}

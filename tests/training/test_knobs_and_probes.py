@@ -41,6 +41,28 @@ def test_every_window_can_get_a_repeated_span():
     assert bool(((plain[:, 1:] - plain[:, :-1]) == 1).all())
 
 
+def test_a_random_span_is_drawn_from_the_corpus_and_then_repeated():
+    """With random_fraction=1 every repeated span is first replaced by tokens drawn from anywhere in
+    the corpus, so the window no longer runs on from its start there, and its copy repeats them."""
+    rows = np.arange(10_000)
+    batches = Batches(rows, n_ctx=512, batch_size=32, seed=3, repeat_fraction=1.0, random_fraction=1.0)
+    x, y = batches.next()
+    windows = torch.cat([x, y[:, -1:]], dim=1)
+    for window in windows:
+        offsets = window - torch.arange(len(window))
+        start = int(torch.mode(offsets).values)  # where the window began (at most 128 of 513 tokens are replaced)
+        replaced = (offsets != start).nonzero().flatten()
+        s = int(replaced[0])  # the random source starts here; its copy is the next place it recurs
+        d = next(int(i) for i in replaced[1:] if window[i] == window[s])
+        span = 0
+        while s + span < d and d + span < len(window) and window[s + span] == window[d + span]:
+            span += 1
+        assert Batches.MIN_SPAN <= span <= Batches.MAX_SPAN
+        assert torch.equal(window[s : s + span], window[d : d + span])
+        # nothing else changed (a random token may happen to equal the one it replaced, hence ⊆)
+        assert set(replaced.tolist()) <= set(range(s, s + span)) | set(range(d, d + span))
+
+
 def test_common_words_are_single_tokens_and_passages_are_reproducible():
     from gpt_tui.engine.tokenizer import get_tokenizer
 

@@ -147,3 +147,32 @@ def test_a_resumed_run_records_a_changed_repeat_fraction(corpus, tmp_path):
     from dataclasses import asdict
 
     assert _repeat_history(asdict(second.state)) == "until step 10: 25%; from then on: "
+
+
+def test_a_chain_of_warm_starts_is_told_and_reproducible_from_the_card(corpus, tmp_path):
+    """A model warm-started from a model that was itself warm-started: the card names both
+    ancestors and its recipe trains every stage, each from the one before."""
+    from gpt_tui.training.card import write_model_card
+
+    first = Trainer(config(corpus, tmp_path / "first"), log=lambda *a: None)
+    first.train()
+    second = Trainer(config(corpus, tmp_path / "second", init_from=str(first.export()), repeat_fraction=0.5),
+                     log=lambda *a: None)
+    second.train()
+    third = Trainer(config(corpus, tmp_path / "third", init_from=str(second.export()), repeat_fraction=0.5,
+                           random_fraction=0.25, lr=1e-3), log=lambda *a: None)
+    third.train()
+    card = write_model_card(third.export(), corpus).read_text()
+    started = next(line for line in card.splitlines() if line.startswith("| started from"))
+    assert f"`{tmp_path / 'second'}` (second), itself trained" in started
+    assert f"from `{tmp_path / 'first'}`" in started
+    recipe = card.split("## Reproduce")[1]
+    commands = [line for line in recipe.splitlines() if line.startswith("gpt-tui train")]
+    assert len(commands) == 3  # first from random weights, then each stage from the one before
+    assert "--out runs/stage1" in commands[0] and "--init-from" not in commands[0]
+    assert f"--tokens {8 * 32 * 40}" in commands[0] and "--minutes" not in commands[0]
+    assert "--out runs/stage2" in commands[1] and "--init-from runs/stage1" in commands[1]
+    assert "--repeat-fraction 0.5" in commands[1] and "--lr 0.003" in commands[1]
+    assert "--out runs/bundled" in commands[2] and "--init-from runs/stage2" in commands[2]
+    assert "--random-fraction 0.25" in commands[2] and "--lr 0.001" in commands[2]
+    assert "25% of those the stretch is first replaced by tokens drawn at random" in card
