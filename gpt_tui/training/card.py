@@ -57,9 +57,19 @@ def _warm_start_text(init: dict) -> str:
 
 
 def _repeat_history(state: dict) -> str:
-    """The repeated-span share a resumed run changed, step by step ("" when it never changed)."""
-    steps = [c for c in state.get("changes", []) if "repeat_fraction" in c]
-    return "".join(f"until step {c['step']:,}: {c['repeat_fraction'][0]:.0%}; from then on: " for c in steps)
+    """The repeated-span shares a resumed run changed, step by step ("" when they never changed)."""
+    keys = ("repeat_fraction", "random_fraction")
+    changes = [c for c in state.get("changes", []) if any(k in c for k in keys)]
+    # what held before the first change of each share: the "before" half of that change
+    now = {k: next((c[k][0] for c in changes if k in c), None) for k in keys}
+    text = ""
+    for change in changes:
+        text += f"until step {change['step']:,}: {now['repeat_fraction'] or 0:.0%}"
+        if now["random_fraction"]:
+            text += f" ({now['random_fraction']:.0%} of the spans random)"
+        text += "; "
+        now.update({k: change[k][1] for k in keys if k in change})
+    return text + "from then on: " if text else ""
 
 
 def _repeat_text(state: dict, cfg_train: dict) -> str:

@@ -149,6 +149,19 @@ def test_a_resumed_run_records_a_changed_repeat_fraction(corpus, tmp_path):
     assert _repeat_history(asdict(second.state)) == "until step 10: 25%; from then on: "
 
 
+def test_the_card_tells_each_phase_of_a_recipe_changed_twice():
+    """Both shares changed on resume, then the span share alone: every phase keeps both figures."""
+    from gpt_tui.training.card import _repeat_text
+
+    state = {"changes": [{"step": 328, "repeat_fraction": [0.75, 1.0], "random_fraction": [0.5, 0.75]},
+                         {"step": 900, "repeat_fraction": [1.0, 0.5]}]}
+    text = _repeat_text(state, {"repeat_fraction": 0.5, "random_fraction": 0.75})
+    assert text.startswith("until step 328: 75% (50% of the spans random); "
+                           "until step 900: 100% (75% of the spans random); "
+                           "from then on: 50% of the training windows"), text
+    assert "in 75% of those the stretch is first replaced" in text
+
+
 def test_a_chain_of_warm_starts_is_told_and_reproducible_from_the_card(corpus, tmp_path):
     """A model warm-started from a model that was itself warm-started: the card names both
     ancestors and its recipe trains every stage, each from the one before."""
