@@ -57,17 +57,17 @@ def _warm_start_text(init: dict) -> str:
 
 
 def _repeat_history(state: dict) -> str:
-    """The repeated-span shares a resumed run changed, step by step ("" when they never changed)."""
-    keys = ("repeat_fraction", "random_fraction")
+    """The repeated-span recipe a resumed run changed, step by step ("" when it never changed)."""
+    keys = ("repeat_fraction", "random_fraction", "max_span")
     changes = [c for c in state.get("changes", []) if any(k in c for k in keys)]
-    # what held before the first change of each share: the "before" half of that change
+    # what held before the first change of each knob: the "before" half of that change
     now = {k: next((c[k][0] for c in changes if k in c), None) for k in keys}
     text = ""
     for change in changes:
         text += f"until step {change['step']:,}: {now['repeat_fraction'] or 0:.0%}"
-        if now["random_fraction"]:
-            text += f" ({now['random_fraction']:.0%} of the spans random)"
-        text += "; "
+        details = [f"{now['random_fraction']:.0%} of the spans random"] if now["random_fraction"] else []
+        details += [f"spans up to {now['max_span']} tokens"] if now["max_span"] else []
+        text += (f" ({', '.join(details)})" if details else "") + "; "
         now.update({k: change[k][1] for k in keys if k in change})
     return text + "from then on: " if text else ""
 
@@ -77,8 +77,8 @@ def _repeat_text(state: dict, cfg_train: dict) -> str:
     if not cfg_train.get("repeat_fraction", 0):
         return "none"
     text = (_repeat_history(state) + f"{cfg_train['repeat_fraction']:.0%} of the training windows get a stretch of "
-            "16-64 of their tokens copied to a later place in them (teaches in-context copying in a small budget; "
-            "the validation windows are left as they are)")
+            f"16-{cfg_train.get('max_span', 64)} of their tokens copied to a later place in them (teaches in-context "
+            "copying in a small budget; the validation windows are left as they are)")
     if cfg_train.get("random_fraction", 0):
         text += (f"; in {cfg_train['random_fraction']:.0%} of those the stretch is first replaced by tokens drawn at "
                  "random from the training split, which only copying can predict the second time")
@@ -87,7 +87,8 @@ def _repeat_text(state: dict, cfg_train: dict) -> str:
 
 def _train_command(cfg: dict, out: str, precision: str | None) -> str:
     """The `gpt-tui train` line that reproduces one stage of training."""
-    flags = {"repeat-fraction": cfg.get("repeat_fraction", 0), "random-fraction": cfg.get("random_fraction", 0)}
+    flags = {"repeat-fraction": cfg.get("repeat_fraction", 0), "random-fraction": cfg.get("random_fraction", 0),
+             "max-span": cfg.get("max_span", 64) if cfg.get("max_span", 64) != 64 else 0}
     budget = "".join(f" --{k} {cfg[k]}" for k in ("minutes", "tokens") if cfg.get(k) is not None)
     return (f"gpt-tui train --corpus data/corpus --out {out}{budget} "
             f"--n-layer {cfg.get('n_layer')} --n-head {cfg.get('n_head')} --n-embd {cfg.get('n_embd')} "

@@ -55,7 +55,7 @@ class Batches:
     """Random windows of n_ctx + 1 tokens, drawn with a generator whose state can be saved.
 
     With ``repeat_fraction`` > 0 that fraction of the windows gets a repeated span: a stretch of
-    16-64 tokens of the window is copied to a later place in it (overwriting what was there),
+    16 to ``max_span`` (default 64, at most half the window) tokens of the window is copied to a later place in it (overwriting what was there),
     so the model meets text that repeats far more often than prose alone offers and learns to
     copy from its context (induction) within a small compute budget.
 
@@ -68,12 +68,13 @@ class Batches:
     MIN_SPAN, MAX_SPAN = 16, 64
 
     def __init__(self, rows: np.ndarray, n_ctx: int, batch_size: int, seed: int,
-                 repeat_fraction: float = 0.0, random_fraction: float = 0.0) -> None:
+                 repeat_fraction: float = 0.0, random_fraction: float = 0.0, max_span: int = MAX_SPAN) -> None:
         self.rows = torch.from_numpy(rows)
         self.n_ctx = n_ctx
         self.batch_size = batch_size
         self.repeat_fraction = repeat_fraction
         self.random_fraction = random_fraction
+        self.max_span = max_span
         self.generator = torch.Generator().manual_seed(seed)
 
     def next(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -85,7 +86,7 @@ class Batches:
 
     def _repeat_spans(self, windows: torch.Tensor) -> None:
         size = windows.shape[1]
-        max_span = min(self.MAX_SPAN, size // 2)
+        max_span = min(self.max_span, size // 2)
         if max_span < self.MIN_SPAN:
             return
         draws = torch.rand(len(windows), 4, generator=self.generator).tolist()

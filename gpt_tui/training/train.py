@@ -41,6 +41,7 @@ class TrainConfig:
     dropout: float = 0.0
     repeat_fraction: float = 0.0  # share of training windows given a repeated span (see Batches)
     random_fraction: float = 0.0  # share of those spans made of random corpus tokens (see Batches)
+    max_span: int = 64  # longest repeated span, in tokens (the shortest is 16)
     init_from: str | None = None  # a gpt-tui model directory of the same shape to start from (warm start)
     compact: bool = True  # embed only the ids the corpus uses (about 2x faster on a CPU)
     batch_size: int = 16
@@ -89,6 +90,8 @@ class TrainConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not (isinstance(value, (int, float)) and 0 <= value <= 1):
                 raise ValueError(f"--{name.replace('_', '-')} must be a number in [0, 1], not {value!r}")
+        if isinstance(self.max_span, bool) or not isinstance(self.max_span, int) or self.max_span < 16:
+            raise ValueError(f"--max-span must be a whole number ≥ 16, not {self.max_span!r}")
         if self.n_embd % self.n_head:
             raise ValueError(f"--n-embd ({self.n_embd}) must be divisible by --n-head ({self.n_head})")
         if self.precision not in ("auto", "fp32", "bf16"):
@@ -151,7 +154,8 @@ class Trainer:
             self.warm_started_rows = self._warm_start(Path(cfg.init_from))
         self.model.to(self.device)
         self.batches = Batches(train_rows, cfg.n_ctx, cfg.batch_size, seed=cfg.seed,
-                               repeat_fraction=cfg.repeat_fraction, random_fraction=cfg.random_fraction)
+                               repeat_fraction=cfg.repeat_fraction, random_fraction=cfg.random_fraction,
+                               max_span=cfg.max_span)
         self.val = eval_windows(val_rows, cfg.n_ctx, cfg.batch_size, cfg.eval_batches)
         self.optimizer = self._optimizer()
         self.state = TrainState()
@@ -254,8 +258,9 @@ class Trainer:
         self.state = TrainState(**json.loads(payload["state"]))
         self.log(f"resumed at step {self.state.step}, {self.state.tokens_seen:,} tokens, "
                  f"{self.state.seconds/60:.1f} min")
-        changed = {key: [saved.get(key, 0.0), getattr(self.cfg, key)] for key in ("repeat_fraction", "random_fraction")
-                   if saved.get(key, 0.0) != getattr(self.cfg, key)}
+        before = {"repeat_fraction": 0.0, "random_fraction": 0.0, "max_span": 64}  # runs saved before a knob existed
+        changed = {key: [saved.get(key, old), getattr(self.cfg, key)] for key, old in before.items()
+                   if saved.get(key, old) != getattr(self.cfg, key)}
         if changed:  # kept with the run, so its model card can say where the recipe changed
             self.state.changes.append({"step": self.state.step, **changed})
             self.log(f"from step {self.state.step}: " + ", ".join(f"{k} {a} -> {b}" for k, (a, b) in changed.items()))

@@ -133,6 +133,7 @@ TRAIN_KNOBS = [
     (["--minutes", "1", "--dropout", "-0.1"], "--dropout"), (["--minutes", "1", "--threads", "0"], "--threads"),
     (["--minutes", "1", "--precision", "fp8"], "--precision"), (["--minutes", "1", "--seed", "-1"], "--seed"),
     (["--minutes", "1", "--repeat-fraction", "1.5"], "--repeat-fraction"),
+    (["--minutes", "1", "--max-span", "8"], "--max-span"),
     (["--minutes", "1", "--repeat-fraction", NAN], "--repeat-fraction"),
     (["--minutes", "1", "--random-fraction", "-0.5"], "--random-fraction"),
     ([], "give a budget"),

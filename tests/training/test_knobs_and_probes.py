@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from gpt_tui.training import knobs
@@ -41,11 +42,14 @@ def test_every_window_can_get_a_repeated_span():
     assert bool(((plain[:, 1:] - plain[:, :-1]) == 1).all())
 
 
-def test_a_random_span_is_drawn_from_the_corpus_and_then_repeated():
+@pytest.mark.parametrize("max_span", [Batches.MAX_SPAN, 128])
+def test_a_random_span_is_drawn_from_the_corpus_and_then_repeated(max_span):
     """With random_fraction=1 every repeated span is first replaced by tokens drawn from anywhere in
     the corpus, so the window no longer runs on from its start there, and its copy repeats them."""
     rows = np.arange(10_000)
-    batches = Batches(rows, n_ctx=512, batch_size=32, seed=3, repeat_fraction=1.0, random_fraction=1.0)
+    batches = Batches(rows, n_ctx=512, batch_size=32, seed=3, repeat_fraction=1.0, random_fraction=1.0,
+                      max_span=max_span)
+    spans = []
     x, y = batches.next()
     windows = torch.cat([x, y[:, -1:]], dim=1)
     for window in windows:
@@ -57,10 +61,12 @@ def test_a_random_span_is_drawn_from_the_corpus_and_then_repeated():
         span = 0
         while s + span < d and d + span < len(window) and window[s + span] == window[d + span]:
             span += 1
-        assert Batches.MIN_SPAN <= span <= Batches.MAX_SPAN
+        assert Batches.MIN_SPAN <= span <= max_span
+        spans.append(span)
         assert torch.equal(window[s : s + span], window[d : d + span])
         # nothing else changed (a random token may happen to equal the one it replaced, hence ⊆)
         assert set(replaced.tolist()) <= set(range(s, s + span)) | set(range(d, d + span))
+    assert max(spans) > max_span - 16  # the longest spans are drawn too
 
 
 def test_common_words_are_single_tokens_and_passages_are_reproducible():

@@ -150,16 +150,20 @@ def test_a_resumed_run_records_a_changed_repeat_fraction(corpus, tmp_path):
 
 
 def test_the_card_tells_each_phase_of_a_recipe_changed_twice():
-    """Both shares changed on resume, then the span share alone: every phase keeps both figures."""
-    from gpt_tui.training.card import _repeat_text
+    """Both shares changed on resume, then the random share and the span length: every phase keeps its
+    figures, and the command that reproduces the run carries the last ones."""
+    from gpt_tui.training.card import _repeat_text, _train_command
 
     state = {"changes": [{"step": 328, "repeat_fraction": [0.75, 1.0], "random_fraction": [0.5, 0.75]},
-                         {"step": 900, "repeat_fraction": [1.0, 0.5]}]}
-    text = _repeat_text(state, {"repeat_fraction": 0.5, "random_fraction": 0.75})
-    assert text.startswith("until step 328: 75% (50% of the spans random); "
-                           "until step 900: 100% (75% of the spans random); "
-                           "from then on: 50% of the training windows"), text
-    assert "in 75% of those the stretch is first replaced" in text
+                         {"step": 617, "random_fraction": [0.75, 1.0], "max_span": [64, 128]}]}
+    cfg = {"repeat_fraction": 1.0, "random_fraction": 1.0, "max_span": 128}
+    text = _repeat_text(state, cfg)
+    assert text.startswith("until step 328: 75% (50% of the spans random, spans up to 64 tokens); "
+                           "until step 617: 100% (75% of the spans random, spans up to 64 tokens); "
+                           "from then on: 100% of the training windows get a stretch of 16-128 "), text
+    assert "in 100% of those the stretch is first replaced" in text
+    assert "--max-span 128" in _train_command({**cfg, "minutes": 1}, "runs/x", "bf16")
+    assert "--max-span" not in _train_command({"repeat_fraction": 0.5, "max_span": 64, "minutes": 1}, "runs/x", "bf16")
 
 
 def test_a_chain_of_warm_starts_is_told_and_reproducible_from_the_card(corpus, tmp_path):
