@@ -77,8 +77,8 @@ def _repeat_text(state: dict, cfg_train: dict) -> str:
     if not cfg_train.get("repeat_fraction", 0):
         return "none"
     text = (_repeat_history(state) + f"{cfg_train['repeat_fraction']:.0%} of the training windows get a stretch of "
-            f"16-{cfg_train.get('max_span', 64)} of their tokens copied to a later place in them (teaches in-context "
-            "copying in a small budget; the validation windows are left as they are)")
+            f"16-{cfg_train.get('max_span', 64)} of their tokens copied to a later place in them (data meant to teach "
+            "in-context copying; the validation windows are left as they are)")
     if cfg_train.get("random_fraction", 0):
         text += (f"; in {cfg_train['random_fraction']:.0%} of those the stretch is first replaced by tokens drawn at "
                  "random from the training split, which only copying can predict the second time")

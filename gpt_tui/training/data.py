@@ -55,9 +55,9 @@ class Batches:
     """Random windows of n_ctx + 1 tokens, drawn with a generator whose state can be saved.
 
     With ``repeat_fraction`` > 0 that fraction of the windows gets a repeated span: a stretch of
-    16 to ``max_span`` (default 64, at most half the window) tokens of the window is copied to a later place in it (overwriting what was there),
-    so the model meets text that repeats far more often than prose alone offers and learns to
-    copy from its context (induction) within a small compute budget.
+    16 to ``max_span`` tokens (at most half the window) is copied to a later place in it, overwriting
+    what was there, so the model meets text that repeats far more often than prose alone offers,
+    which is what copying from the context (induction) is learned from.
 
     With ``random_fraction`` > 0 that fraction of the repeated spans first has its source
     replaced by tokens drawn at random from the corpus: prose half-predicts its own repeat from
