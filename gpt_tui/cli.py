@@ -11,6 +11,7 @@ import codecs
 import functools
 import math
 import sys
+from contextlib import contextmanager
 from typing import Annotated, Optional
 
 import typer
@@ -701,8 +702,24 @@ def train(
                           precision=precision or TRAIN_PRECISION[dtype.lower()], threads=threads)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    with interruptible():  # Ctrl+C saves a checkpoint
+    with interruptible(), _kill_as_ctrl_c():  # Ctrl+C, or a plain `kill`, saves a checkpoint
         run_training(cfg)
+
+
+@contextmanager
+def _kill_as_ctrl_c():
+    """SIGTERM (`kill PID`) stops training as Ctrl+C does, checkpoint first: a run started in the
+    background (`nohup gpt-tui train … &`) ignores Ctrl+C's signal, so `kill` is how it is stopped."""
+    import signal
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    before = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
 
 
 # The views inside the layers (lens, stages, compare, positions, chat) register on `app` there.

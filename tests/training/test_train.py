@@ -193,3 +193,32 @@ def test_a_chain_of_warm_starts_is_told_and_reproducible_from_the_card(corpus, t
     assert "--out runs/bundled" in commands[2] and "--init-from runs/stage2" in commands[2]
     assert "--random-fraction 0.25" in commands[2] and "--lr 0.001" in commands[2]
     assert "25% of those the stretch is first replaced by tokens drawn at random" in card
+
+
+def test_kill_stops_a_background_run_with_a_checkpoint(corpus, tmp_path):
+    """`kill PID` (SIGTERM) on `gpt-tui train` saves a checkpoint and ends as Ctrl+C does (130, one
+    line), even where Ctrl+C's own signal is ignored, as it is in a shell's background job."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "run"
+    child = subprocess.Popen(
+        [sys.executable, "-m", "gpt_tui", "train", "--corpus", str(corpus), "--out", str(out), "--minutes", "10",
+         "--n-layer", "1", "--n-head", "2", "--n-embd", "32", "--n-ctx", "32", "--batch-size", "2",
+         "--dtype", "float32", "--threads", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))  # as `nohup … &` starts it
+    lines = []
+    for line in child.stdout:  # the loop has begun once the run has said what it trains
+        lines.append(line)
+        if "parameters" in line:
+            break
+    time.sleep(2)
+    child.send_signal(signal.SIGTERM)
+    rest, _ = child.communicate(timeout=60)
+    output = "".join(lines) + rest
+    assert child.returncode == 130, output
+    assert (out / "train_state.pt").exists(), output
+    assert "checkpoint saved" in output and "Traceback" not in output, output
