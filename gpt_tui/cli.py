@@ -11,7 +11,6 @@ import codecs
 import functools
 import math
 import sys
-from contextlib import contextmanager
 from typing import Annotated, Optional
 
 import typer
@@ -23,7 +22,7 @@ except ImportError:  # older typer: click's own
 
 from gpt_tui.cli_options import (DEVICE_OPTION, DTYPE_OPTION, choice, complete_theme, examples, hoist, parse_theme,
                                  split_debug)
-from gpt_tui.errors import UsageError, finish_output, interruptible, report
+from gpt_tui.errors import UsageError, finish_output, interruptible, kill_as_ctrl_c, report
 from gpt_tui.fastcli import dump, show  # shared with the fast entry point; no heavy imports
 
 # What Typer raises to end a command on purpose (typer.Exit, Abort) or for a usage error: these
@@ -702,24 +701,8 @@ def train(
                           precision=precision or TRAIN_PRECISION[dtype.lower()], threads=threads)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    with interruptible(), _kill_as_ctrl_c():  # Ctrl+C, or a plain `kill`, saves a checkpoint
+    with interruptible(), kill_as_ctrl_c():  # Ctrl+C, or a plain `kill`, saves a checkpoint
         run_training(cfg)
-
-
-@contextmanager
-def _kill_as_ctrl_c():
-    """SIGTERM (`kill PID`) stops training as Ctrl+C does, checkpoint first: a run started in the
-    background (`nohup gpt-tui train … &`) ignores Ctrl+C's signal, so `kill` is how it is stopped."""
-    import signal
-
-    def stop(signum, frame):
-        raise KeyboardInterrupt
-
-    before = signal.signal(signal.SIGTERM, stop)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, before)
 
 
 # The views inside the layers (lens, stages, compare, positions, chat) register on `app` there.

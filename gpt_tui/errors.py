@@ -114,6 +114,23 @@ def interruptible():
             signal.signal(signal.SIGINT, before)
 
 
+@contextmanager
+def kill_as_ctrl_c():
+    """SIGTERM (`kill PID`) as KeyboardInterrupt inside the block, for work that saves something when
+    stopped (training's checkpoint): a job started in the background (`nohup gpt-tui train … &`)
+    ignores Ctrl+C's signal, so `kill` is how it is stopped. Main thread only."""
+    import signal
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    before = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
 def guarded(run, debug: bool = False) -> int:
     """Run `run()` (which returns an exit status or raises SystemExit) and its last flush; any
     exception becomes one line and a status, KeyboardInterrupt included (130, never a traceback)."""

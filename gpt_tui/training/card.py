@@ -11,7 +11,9 @@ import math
 from pathlib import Path
 
 from gpt_tui.engine.session import RARE_TOKEN_COUNT, Session
+from gpt_tui.training.data import Batches
 from gpt_tui.training.probes import copying_score_of_session
+from gpt_tui.training.train import COPYING_KNOBS
 
 SAMPLE_PROMPTS = (
     ("The most effective way to learn computer science is", 1),
@@ -56,19 +58,23 @@ def _warm_start_text(init: dict) -> str:
     return text + "; embedding rows carried by token id, tokens new to this corpus started at the mean row"
 
 
-def _repeat_history(state: dict) -> str:
-    """The repeated-span recipe a resumed run changed, step by step ("" when it never changed)."""
-    keys = ("repeat_fraction", "random_fraction", "max_span")
-    changes = [c for c in state.get("changes", []) if any(k in c for k in keys)]
+def _repeat_history(state: dict, final: dict | None = None) -> str:
+    """The repeated-span recipe a resumed run changed, step by step ("" when it never changed).
+    `final` is the run's last config: a knob that never changed held its final value throughout."""
+    changes = [c for c in state.get("changes", []) if any(k in c for k in COPYING_KNOBS)]
     # what held before the first change of each knob: the "before" half of that change
-    now = {k: next((c[k][0] for c in changes if k in c), None) for k in keys}
+    now = {k: next((c[k][0] for c in changes if k in c), (final or {}).get(k)) for k in COPYING_KNOBS}
+    changed = {k for c in changes for k in c}  # only the knobs that changed are told phase by phase
     text = ""
     for change in changes:
         text += f"until step {change['step']:,}: {now['repeat_fraction'] or 0:.0%}"
-        details = [f"{now['random_fraction']:.0%} of the spans random"] if now["random_fraction"] else []
-        details += [f"spans up to {now['max_span']} tokens"] if now["max_span"] else []
+        details = []
+        if "random_fraction" in changed and now["random_fraction"]:
+            details.append(f"{now['random_fraction']:.0%} of the spans random")
+        if "max_span" in changed:
+            details.append(f"spans up to {now['max_span']} tokens")
         text += (f" ({', '.join(details)})" if details else "") + "; "
-        now.update({k: change[k][1] for k in keys if k in change})
+        now.update({k: change[k][1] for k in COPYING_KNOBS if k in change})
     return text + "from then on: " if text else ""
 
 
@@ -76,8 +82,8 @@ def _repeat_text(state: dict, cfg_train: dict) -> str:
     """The "repeated spans" cell: the share of windows, and of spans made of random tokens."""
     if not cfg_train.get("repeat_fraction", 0):
         return "none"
-    text = (_repeat_history(state) + f"{cfg_train['repeat_fraction']:.0%} of the training windows get a stretch of "
-            f"16-{cfg_train.get('max_span', 64)} of their tokens copied to a later place in them (data meant to teach "
+    text = (_repeat_history(state, cfg_train) + f"{cfg_train['repeat_fraction']:.0%} of the training windows get a stretch of "
+            f"{Batches.MIN_SPAN}-{cfg_train.get('max_span', Batches.MAX_SPAN)} of their tokens copied to a later place in them (data meant to teach "
             "in-context copying; the validation windows are left as they are)")
     if cfg_train.get("random_fraction", 0):
         text += (f"; in {cfg_train['random_fraction']:.0%} of those the stretch is first replaced by tokens drawn at "
@@ -87,8 +93,9 @@ def _repeat_text(state: dict, cfg_train: dict) -> str:
 
 def _train_command(cfg: dict, out: str, precision: str | None) -> str:
     """The `gpt-tui train` line that reproduces one stage of training."""
+    span = cfg.get("max_span", Batches.MAX_SPAN)
     flags = {"repeat-fraction": cfg.get("repeat_fraction", 0), "random-fraction": cfg.get("random_fraction", 0),
-             "max-span": cfg.get("max_span", 64) if cfg.get("max_span", 64) != 64 else 0}
+             "max-span": span if span != Batches.MAX_SPAN else 0}  # 0: left out, the default
     budget = "".join(f" --{k} {cfg[k]}" for k in ("minutes", "tokens") if cfg.get(k) is not None)
     return (f"gpt-tui train --corpus data/corpus --out {out}{budget} "
             f"--n-layer {cfg.get('n_layer')} --n-head {cfg.get('n_head')} --n-embd {cfg.get('n_embd')} "

@@ -13,7 +13,7 @@ import math
 import platform
 import time
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +30,10 @@ from gpt_tui.training.data import Batches, Vocabulary, eval_windows, tokenize_fi
 STATE_FILE = "train_state.pt"
 
 
+# the knobs of the training data a resumed run may change (kept in TrainState.changes)
+COPYING_KNOBS = ("repeat_fraction", "random_fraction", "max_span")
+
+
 @dataclass
 class TrainConfig:
     corpus: str  # directory with train.txt and val.txt
@@ -41,7 +45,7 @@ class TrainConfig:
     dropout: float = 0.0
     repeat_fraction: float = 0.0  # share of training windows given a repeated span (see Batches)
     random_fraction: float = 0.0  # share of those spans made of random corpus tokens (see Batches)
-    max_span: int = 64  # longest repeated span, in tokens (the shortest is 16)
+    max_span: int = Batches.MAX_SPAN  # longest repeated span, in tokens (the shortest is Batches.MIN_SPAN)
     init_from: str | None = None  # a gpt-tui model directory of the same shape to start from (warm start)
     compact: bool = True  # embed only the ids the corpus uses (about 2x faster on a CPU)
     batch_size: int = 16
@@ -90,8 +94,8 @@ class TrainConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not (isinstance(value, (int, float)) and 0 <= value <= 1):
                 raise ValueError(f"--{name.replace('_', '-')} must be a number in [0, 1], not {value!r}")
-        if isinstance(self.max_span, bool) or not isinstance(self.max_span, int) or self.max_span < 16:
-            raise ValueError(f"--max-span must be a whole number ≥ 16, not {self.max_span!r}")
+        if isinstance(self.max_span, bool) or not isinstance(self.max_span, int) or self.max_span < Batches.MIN_SPAN:
+            raise ValueError(f"--max-span must be a whole number ≥ {Batches.MIN_SPAN}, not {self.max_span!r}")
         if self.n_embd % self.n_head:
             raise ValueError(f"--n-embd ({self.n_embd}) must be divisible by --n-head ({self.n_head})")
         if self.precision not in ("auto", "fp32", "bf16"):
@@ -258,8 +262,9 @@ class Trainer:
         self.state = TrainState(**json.loads(payload["state"]))
         self.log(f"resumed at step {self.state.step}, {self.state.tokens_seen:,} tokens, "
                  f"{self.state.seconds/60:.1f} min")
-        before = {"repeat_fraction": 0.0, "random_fraction": 0.0, "max_span": 64}  # runs saved before a knob existed
-        changed = {key: [saved.get(key, old), getattr(self.cfg, key)] for key, old in before.items()
+        # a run saved before a knob existed trained at that knob's default
+        defaults = {f.name: f.default for f in fields(TrainConfig) if f.name in COPYING_KNOBS}
+        changed = {key: [saved.get(key, old), getattr(self.cfg, key)] for key, old in defaults.items()
                    if saved.get(key, old) != getattr(self.cfg, key)}
         if changed:  # kept with the run, so its model card can say where the recipe changed
             self.state.changes.append({"step": self.state.step, **changed})
