@@ -69,8 +69,8 @@ def _repeat_history(state: dict, final: dict | None = None) -> str:
     for change in changes:
         text += f"until step {change['step']:,}: {now['repeat_fraction'] or 0:.0%}"
         details = []
-        if "random_fraction" in changed and now["random_fraction"]:
-            details.append(f"{now['random_fraction']:.0%} of the spans random")
+        if "random_fraction" in changed:
+            details.append(f"{now['random_fraction'] or 0:.0%} of the spans random")
         if "max_span" in changed:
             details.append(f"spans up to {now['max_span']} tokens")
         text += (f" ({', '.join(details)})" if details else "") + "; "
