@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from pathlib import Path
 
 import torch
@@ -56,6 +57,14 @@ def byte_level_tokenizer(bos: bool) -> str:
     return tok.to_str()
 
 
+def sentencepiece_alphabet(size: int) -> list[str]:
+    """The `size` commonest characters of the corpus (spaces as ▁), ties broken by the character.
+    Left to `limit_alphabet` alone, the trainer breaks ties in hash order, so each process built
+    another tokenizer, and a test that counted tokens passed or failed by chance."""
+    counts = Counter("".join(CORPUS).replace(" ", "\u2581"))
+    return sorted(counts, key=lambda ch: (-counts[ch], ch))[:size]
+
+
 def sentencepiece_tokenizer(bos: bool = True, dummy_prefix: str | None = None) -> str:
     """A SentencePiece-style BPE tokenizer.json (Gemma shape): spaces written ▁, no pre-tokenizer,
     byte fallback to <0xNN> pieces for characters it has no piece for, <bos> added in front.
@@ -72,7 +81,7 @@ def sentencepiece_tokenizer(bos: bool = True, dummy_prefix: str | None = None) -
     else:
         tok.normalizer = normalizers.Replace(" ", "\u2581")
     trainer = trainers.BpeTrainer(vocab_size=360, special_tokens=SPECIALS_SENTENCEPIECE, limit_alphabet=70,
-                                  show_progress=False)
+                                  initial_alphabet=sentencepiece_alphabet(70), show_progress=False)
     tok.train_from_iterator(CORPUS, trainer)
     spec = json.loads(tok.to_str())
     vocab = spec["model"]["vocab"]
