@@ -69,6 +69,8 @@ def _repeat_history(state: dict, final: dict | None = None) -> str:
     for change in changes:
         text += f"until step {change['step']:,}: {now['repeat_fraction'] or 0:.0%}"
         details = []
+        if "echo_fraction" in changed:
+            details.append(f"{now['echo_fraction'] or 0:.0%} echo windows")
         if "random_fraction" in changed:
             details.append(f"{now['random_fraction'] or 0:.0%} of the spans random")
         if "max_span" in changed:
@@ -80,12 +82,17 @@ def _repeat_history(state: dict, final: dict | None = None) -> str:
 
 def _repeat_text(state: dict, cfg_train: dict) -> str:
     """The "repeated spans" cell: the share of windows, and of spans made of random tokens."""
-    if not cfg_train.get("repeat_fraction", 0):
+    repeat, echo = cfg_train.get("repeat_fraction", 0), cfg_train.get("echo_fraction", 0)
+    if not repeat and not echo and not state.get("changes"):
         return "none"
-    text = (_repeat_history(state, cfg_train) + f"{cfg_train['repeat_fraction']:.0%} of the training windows get a stretch of "
-            f"{Batches.MIN_SPAN}-{cfg_train.get('max_span', Batches.MAX_SPAN)} of their tokens copied to a later place in them (data meant to teach "
-            "in-context copying; the validation windows are left as they are)")
-    if cfg_train.get("random_fraction", 0):
+    span = f"{Batches.MIN_SPAN}-{cfg_train.get('max_span', Batches.MAX_SPAN)}"
+    text = _repeat_history(state, cfg_train)
+    if echo:
+        text += (f"{echo:.0%} of the training windows are echoes: one passage of {span} tokens drawn at random from "
+                 "the training split, repeated end to end until the window is full; of the others, ")
+    text += (f"{repeat:.0%} of the training windows get a stretch of {span} of their tokens copied to a later place "
+             "in them (data meant to teach in-context copying; the validation windows are left as they are)")
+    if repeat and cfg_train.get("random_fraction", 0):
         text += (f"; in {cfg_train['random_fraction']:.0%} of those the stretch is first replaced by tokens drawn at "
                  "random from the training split, which only copying can predict the second time")
     return text
@@ -95,7 +102,8 @@ def _train_command(cfg: dict, out: str, precision: str | None) -> str:
     """The `gpt-tui train` line that reproduces one stage of training."""
     span = cfg.get("max_span", Batches.MAX_SPAN)
     flags = {"repeat-fraction": cfg.get("repeat_fraction", 0), "random-fraction": cfg.get("random_fraction", 0),
-             "max-span": span if span != Batches.MAX_SPAN else 0}  # 0: left out, the default
+             "max-span": span if span != Batches.MAX_SPAN else 0,  # 0: left out, the default
+             "echo-fraction": cfg.get("echo_fraction", 0)}
     budget = "".join(f" --{k} {cfg[k]}" for k in ("minutes", "tokens") if cfg.get(k) is not None)
     return (f"gpt-tui train --corpus data/corpus --out {out}{budget} "
             f"--n-layer {cfg.get('n_layer')} --n-head {cfg.get('n_head')} --n-embd {cfg.get('n_embd')} "
@@ -299,7 +307,7 @@ def render_card(session: Session, sources: list[dict] | None, val_loss: float | 
         "Tokens outside its corpus (much of GPT-2's vocabulary beyond English) have no trained embedding; they "
         "are accepted as input but carry little meaning and are never predicted.",
     ]
-    if cfg_train.get("repeat_fraction", 0):
+    if cfg_train.get("repeat_fraction", 0) or cfg_train.get("echo_fraction", 0):
         limitations.append("Part of its training text repeats on purpose (see *repeated spans*), so it copies "
                            "from its context more readily than a model trained on prose alone.")
     limitations.append("Not for any use beyond learning how language models work.")

@@ -59,6 +59,12 @@ class Batches:
     what was there, so the model meets text that repeats far more often than prose alone offers,
     which is what copying from the context (induction) is learned from.
 
+    With ``echo_fraction`` > 0 that share of the windows holds no prose at all: one passage of
+    random corpus tokens, 16 to ``max_span`` long, said over and over until the window is full.
+    A single repeated span leaves a model on a long plateau (the copy pays only once both of
+    induction's heads exist); when most of a window is copies, the first signs of copying pay at
+    once, and a small model starts to copy within a few hundred steps.
+
     With ``random_fraction`` > 0 that fraction of the repeated spans first has its source
     replaced by tokens drawn at random from the corpus: prose half-predicts its own repeat from
     its words alone, a random span's second copy can be predicted only by looking back at the
@@ -68,30 +74,46 @@ class Batches:
     MIN_SPAN, MAX_SPAN = 16, 64
 
     def __init__(self, rows: np.ndarray, n_ctx: int, batch_size: int, seed: int,
-                 repeat_fraction: float = 0.0, random_fraction: float = 0.0, max_span: int = MAX_SPAN) -> None:
+                 repeat_fraction: float = 0.0, random_fraction: float = 0.0, max_span: int = MAX_SPAN,
+                 echo_fraction: float = 0.0) -> None:
         self.rows = torch.from_numpy(rows)
         self.n_ctx = n_ctx
         self.batch_size = batch_size
         self.repeat_fraction = repeat_fraction
         self.random_fraction = random_fraction
         self.max_span = max_span
+        self.echo_fraction = echo_fraction
         self.generator = torch.Generator().manual_seed(seed)
 
     def next(self) -> tuple[torch.Tensor, torch.Tensor]:
         starts = torch.randint(0, len(self.rows) - self.n_ctx - 1, (self.batch_size,), generator=self.generator)
         windows = torch.stack([self.rows[s : s + self.n_ctx + 1] for s in starts.tolist()])
+        echoes = torch.zeros(len(windows), dtype=torch.bool)
+        if self.echo_fraction > 0:
+            echoes = torch.rand(len(windows), generator=self.generator) < self.echo_fraction
+            windows[echoes] = self._echoes(int(echoes.sum()), windows.shape[1])
         if self.repeat_fraction > 0:
-            self._repeat_spans(windows)
+            self._repeat_spans(windows, skip=echoes)
         return windows[:, :-1], windows[:, 1:]
 
-    def _repeat_spans(self, windows: torch.Tensor) -> None:
+    def _echoes(self, count: int, size: int) -> torch.Tensor:
+        """count windows of size tokens, each one random passage repeated end to end."""
+        out = torch.empty(count, size, dtype=self.rows.dtype)
+        longest = max(self.MIN_SPAN, min(self.max_span, size // 2))
+        for window in out:
+            span = int(torch.randint(self.MIN_SPAN, longest + 1, (1,), generator=self.generator))
+            passage = self.rows[torch.randint(0, len(self.rows), (span,), generator=self.generator)]
+            window.copy_(passage.repeat(-(-size // span))[:size])
+        return out
+
+    def _repeat_spans(self, windows: torch.Tensor, skip: torch.Tensor) -> None:
         size = windows.shape[1]
         max_span = min(self.max_span, size // 2)
         if max_span < self.MIN_SPAN:
             return
         draws = torch.rand(len(windows), 4, generator=self.generator).tolist()
-        for window, (pick, u_span, u_place, u_random) in zip(windows, draws):
-            if pick >= self.repeat_fraction:
+        for window, echo, (pick, u_span, u_place, u_random) in zip(windows, skip.tolist(), draws):
+            if echo or pick >= self.repeat_fraction:
                 continue
             span = self.MIN_SPAN + int(u_span * (max_span - self.MIN_SPAN + 1))
             # source at [s, s+span), copy at [d, d+span) with s + span <= d <= size - span

@@ -31,7 +31,7 @@ STATE_FILE = "train_state.pt"
 
 
 # the knobs of the training data a resumed run may change (kept in TrainState.changes)
-COPYING_KNOBS = ("repeat_fraction", "random_fraction", "max_span")
+COPYING_KNOBS = ("repeat_fraction", "random_fraction", "max_span", "echo_fraction")
 
 
 @dataclass
@@ -46,6 +46,7 @@ class TrainConfig:
     repeat_fraction: float = 0.0  # share of training windows given a repeated span (see Batches)
     random_fraction: float = 0.0  # share of those spans made of random corpus tokens (see Batches)
     max_span: int = Batches.MAX_SPAN  # longest repeated span, in tokens (the shortest is Batches.MIN_SPAN)
+    echo_fraction: float = 0.0  # share of training windows that are one random passage said over and over (see Batches)
     init_from: str | None = None  # a gpt-tui model directory of the same shape to start from (warm start)
     compact: bool = True  # embed only the ids the corpus uses (about 2x faster on a CPU)
     batch_size: int = 16
@@ -90,7 +91,7 @@ class TrainConfig:
             raise ValueError(f"--warmup-steps must be a whole number ≥ 0, not {self.warmup_steps!r}")
         if not (isinstance(self.dropout, (int, float)) and 0 <= self.dropout < 1):
             raise ValueError(f"--dropout must be a number in [0, 1), not {self.dropout!r}")
-        for name in ("repeat_fraction", "random_fraction"):
+        for name in ("repeat_fraction", "random_fraction", "echo_fraction"):
             value = getattr(self, name)
             if isinstance(value, bool) or not (isinstance(value, (int, float)) and 0 <= value <= 1):
                 raise ValueError(f"--{name.replace('_', '-')} must be a number in [0, 1], not {value!r}")
@@ -159,7 +160,7 @@ class Trainer:
         self.model.to(self.device)
         self.batches = Batches(train_rows, cfg.n_ctx, cfg.batch_size, seed=cfg.seed,
                                repeat_fraction=cfg.repeat_fraction, random_fraction=cfg.random_fraction,
-                               max_span=cfg.max_span)
+                               max_span=cfg.max_span, echo_fraction=cfg.echo_fraction)
         self.val = eval_windows(val_rows, cfg.n_ctx, cfg.batch_size, cfg.eval_batches)
         self.optimizer = self._optimizer()
         self.state = TrainState()

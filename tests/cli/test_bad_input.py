@@ -136,6 +136,7 @@ TRAIN_KNOBS = [
     (["--minutes", "1", "--max-span", "8"], "--max-span"),
     (["--minutes", "1", "--repeat-fraction", NAN], "--repeat-fraction"),
     (["--minutes", "1", "--random-fraction", "-0.5"], "--random-fraction"),
+    (["--minutes", "1", "--echo-fraction", "2"], "--echo-fraction"),
     ([], "give a budget"),
 ]
 

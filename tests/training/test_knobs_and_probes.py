@@ -69,6 +69,25 @@ def test_a_random_span_is_drawn_from_the_corpus_and_then_repeated(max_span):
     assert max(spans) > max_span - 16  # the longest spans are drawn too
 
 
+def test_an_echo_window_is_one_random_passage_said_over_and_over():
+    """echo_fraction=1: no prose is left; each window is a passage of 16 to max_span tokens drawn
+    from the corpus, repeated end to end, the last repeat cut where the window ends."""
+    rows = np.arange(10_000)
+    batches = Batches(rows, n_ctx=256, batch_size=32, seed=3, echo_fraction=1.0, max_span=64, repeat_fraction=1.0)
+    x, y = batches.next()
+    periods = []
+    for window in torch.cat([x, y[:, -1:]], dim=1):
+        period = next(p for p in range(1, len(window)) if torch.equal(window[p:], window[:-p]))
+        assert Batches.MIN_SPAN <= period <= 64
+        assert len(set(window[:period].tolist())) > period // 2  # drawn at random, not a run of the corpus
+        assert not bool(((window[1:period] - window[:period - 1]) == 1).all())
+        periods.append(period)
+    assert min(periods) < 24 and max(periods) > 56  # the lengths are spread over the range
+    half = Batches(rows, n_ctx=256, batch_size=64, seed=3, echo_fraction=0.5).next()[0]
+    prose = ((half[:, 1:] - half[:, :-1]) == 1).all(dim=1)  # windows still running on through the corpus
+    assert 16 < int(prose.sum()) < 48
+
+
 def test_common_words_are_single_tokens_and_passages_are_reproducible():
     from gpt_tui.engine.tokenizer import get_tokenizer
 

@@ -166,6 +166,19 @@ def test_the_card_tells_each_phase_of_a_recipe_changed_twice():
     assert "--max-span" not in _train_command({"repeat_fraction": 0.5, "max_span": 64, "minutes": 1}, "runs/x", "bf16")
 
 
+def test_the_card_tells_echo_windows_and_when_they_started():
+    from gpt_tui.training.card import _repeat_text, _train_command
+
+    state = {"changes": [{"step": 200, "echo_fraction": [0.0, 0.5]}]}
+    cfg = {"repeat_fraction": 0.25, "random_fraction": 0.0, "max_span": 64, "echo_fraction": 0.5}
+    text = _repeat_text(state, cfg)
+    assert text.startswith("until step 200: 25% (0% echo windows); from then on: 50% of the training windows are "
+                           "echoes: one passage of 16-64 tokens"), text
+    assert "of the others, 25% of the training windows get a stretch" in text
+    assert "--echo-fraction 0.5" in _train_command({**cfg, "minutes": 1}, "runs/x", "bf16")
+    assert _repeat_text({}, {"repeat_fraction": 0.0}) == "none"
+
+
 def test_a_chain_of_warm_starts_is_told_and_reproducible_from_the_card(corpus, tmp_path):
     """A model warm-started from a model that was itself warm-started: the card names both
     ancestors and its recipe trains every stage, each from the one before."""
