@@ -43,6 +43,7 @@ SEEDS = (1,)
 NEW_TOKENS = 40
 SETTINGS = (
     SamplingParams(1.0, 0, 1.0),  # the raw distribution
+    SamplingParams(0.9, 40, 0.95),
     SamplingParams(0.8, 40, 0.95),
     SamplingParams(0.7, 0, 0.9),
 )

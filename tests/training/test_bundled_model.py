@@ -76,7 +76,6 @@ def test_jump_is_a_neighbour_of_leap_or_hop(bundled):
     assert any(" jump" in texts for texts in found.values()), found
 
 
-@NOT_YET
 def test_the_second_copy_of_a_repeated_passage_is_predicted_far_better(bundled):
     """In-context copying (induction): scored as `gpt-tui score` scores it."""
     from gpt_tui.training.probes import copying_score_of_session
@@ -91,4 +90,5 @@ def test_the_bundled_model_ships_its_default_knobs(bundled):
     params = bundled.default_sampling
     assert (params.temperature, params.top_k, params.top_p) == (data["temperature"], data["top_k"], data["top_p"])
     assert bundled.loaded.generation.from_model
-    assert params != SamplingParams()  # measured knobs, not the raw distribution
+    chosen = json.loads((bundled_model_dir() / "knobs.json").read_text())["chosen"]
+    assert (params.temperature, params.top_k, params.top_p) == (chosen["temperature"], chosen["top_k"], chosen["top_p"])
