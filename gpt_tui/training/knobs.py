@@ -39,7 +39,7 @@ PROMPTS = (
     "He tried to jump over",
     "The scientist looked at the results and",
 )
-SEEDS = (1,)
+SEEDS = (1, 2, 3)
 NEW_TOKENS = 40
 SETTINGS = (
     SamplingParams(1.0, 0, 1.0),  # the raw distribution
