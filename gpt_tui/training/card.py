@@ -81,7 +81,7 @@ def _repeat_history(state: dict, final: dict | None = None) -> str:
 
 
 def _repeat_text(state: dict, cfg_train: dict) -> str:
-    """The "repeated spans" cell: the share of windows, and of spans made of random tokens."""
+    """The "repeated spans" cell: the share of echo windows, of windows with a span, and of spans made of random tokens."""
     repeat, echo = cfg_train.get("repeat_fraction", 0), cfg_train.get("echo_fraction", 0)
     if not repeat and not echo and not state.get("changes"):
         return "none"
