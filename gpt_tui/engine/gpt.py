@@ -334,11 +334,30 @@ class GPT(nn.Module):
         full = rows_logits.new_full((*h.shape[:-1], self.config.vocab_size), float("-inf"))
         return full.index_copy_(-1, self.row_ids, rows_logits)
 
-    def training_loss(self, rows: torch.Tensor, target_rows: torch.Tensor) -> torch.Tensor:
-        """Mean cross-entropy over embedding rows (fast path for training a compact model)."""
+    def training_loss(self, rows: torch.Tensor, target_rows: torch.Tensor,
+                      gated: torch.Tensor | None = None) -> torch.Tensor:
+        """Mean cross-entropy over embedding rows (fast path for training a compact model).
+
+        gated (R,) bool: rows that get no gradient from the softmax's push-down, only from the
+        positions where they are the target (and as inputs). The loss and every other gradient
+        are unchanged. Why: with a tied unembedding, a rare token's row is pushed along the same
+        direction (away from the mean hidden state) at every position of every step, and after
+        enough steps that push outweighs its few real occurrences: the rare rows collapse into
+        one clump whose cosine neighbours mean nothing ("representation degeneration"; gating
+        after Yu et al. 2022, "Rare Tokens Degenerate All Tokens").
+        """
         h = self.ln_f(self.hidden(rows))
-        logits = h @ self.wte.weight.T  # (B, T, R): every row, the unknown one included
-        return F.cross_entropy(logits.float().flatten(0, 1), target_rows.flatten())
+        weight = self.wte.weight
+        if gated is None:
+            logits = h @ weight.T  # (B, T, R): every row, the unknown one included
+            return F.cross_entropy(logits.float().flatten(0, 1), target_rows.flatten())
+        logits = h @ torch.where(gated[:, None], weight.detach(), weight).T
+        loss = F.cross_entropy(logits.float().flatten(0, 1), target_rows.flatten())
+        # the pull toward the hidden state that predicted a gated target, which the detach removed:
+        # zero in value (w - w.detach()), so the loss and the gradient for h stay as they were
+        target = weight[target_rows]
+        pull = (h * (target - target.detach())).sum(-1) * gated[target_rows]
+        return loss - pull.float().mean()
 
     def new_cache(self, batch: int = 1, capacity: int | None = None) -> KVCache:
         """An empty KV cache; capacity: positions to allocate at first (n_ctx if None; it grows)."""

@@ -98,12 +98,24 @@ def _repeat_text(state: dict, cfg_train: dict) -> str:
     return text
 
 
+def _gating_text(state: dict, cfg_train: dict) -> str:
+    """The "rare rows" cell: whether the softmax's push-down of rare tokens' rows was gated, and from when."""
+    gate = cfg_train.get("gate_rare", 0)
+    since = next((c["step"] for c in state.get("changes", []) if "gate_rare" in c), None)
+    if not gate:
+        return "trained like every other row"
+    return (f"{'from step ' + format(since, ',') + ': ' if since else ''}the rows of tokens seen fewer than "
+            f"{gate:,} times were gated (`--gate-rare {gate}`): no gradient from the softmax's push-down at "
+            "positions where they are not the target, so a rare row moves only where its token occurs; "
+            "otherwise that push, the same at every position, drags all rare rows one way until they clump")
+
+
 def _train_command(cfg: dict, out: str, precision: str | None) -> str:
     """The `gpt-tui train` line that reproduces one stage of training."""
     span = cfg.get("max_span", Batches.MAX_SPAN)
     flags = {"repeat-fraction": cfg.get("repeat_fraction", 0), "random-fraction": cfg.get("random_fraction", 0),
              "max-span": span if span != Batches.MAX_SPAN else 0,  # 0: left out, the default
-             "echo-fraction": cfg.get("echo_fraction", 0)}
+             "echo-fraction": cfg.get("echo_fraction", 0), "gate-rare": cfg.get("gate_rare", 0)}
     budget = "".join(f" --{k} {cfg[k]}" for k in ("minutes", "tokens") if cfg.get(k) is not None)
     return (f"gpt-tui train --corpus data/corpus --out {out}{budget} "
             f"--n-layer {cfg.get('n_layer')} --n-head {cfg.get('n_head')} --n-embd {cfg.get('n_embd')} "
@@ -208,6 +220,7 @@ def render_card(session: Session, sources: list[dict] | None, val_loss: float | 
             ["wall time (training steps)", f"{state.get('seconds', 0) / 60:.1f} min"],
             ["last measured speed", f"{state.get('tokens_per_second', 0):,.0f} tokens/s"],
             ["repeated spans", _repeat_text(state, cfg_train)],
+            ["rare rows", _gating_text(state, cfg_train)],
             ["started from", _warm_start_text(training.get("init_from")) if training.get("init_from") else "random weights"],
             ["seed", str(cfg_train.get("seed"))],
             ["torch", training.get("torch", "?")],

@@ -32,6 +32,7 @@ STATE_FILE = "train_state.pt"
 
 # the knobs of the training data a resumed run may change (kept in TrainState.changes)
 COPYING_KNOBS = ("repeat_fraction", "random_fraction", "max_span", "echo_fraction")
+RESUMABLE_KNOBS = (*COPYING_KNOBS, "gate_rare")
 
 
 @dataclass
@@ -47,6 +48,7 @@ class TrainConfig:
     random_fraction: float = 0.0  # share of those spans made of random corpus tokens (see Batches)
     max_span: int = Batches.MAX_SPAN  # longest repeated span, in tokens (the shortest is Batches.MIN_SPAN)
     echo_fraction: float = 0.0  # share of training windows that are one random passage said over and over (see Batches)
+    gate_rare: int = 0  # rows of tokens seen fewer times than this get no softmax push-down (GPT.training_loss)
     init_from: str | None = None  # a gpt-tui model directory of the same shape to start from (warm start)
     compact: bool = True  # embed only the ids the corpus uses (about 2x faster on a CPU)
     batch_size: int = 16
@@ -97,6 +99,8 @@ class TrainConfig:
                 raise ValueError(f"--{name.replace('_', '-')} must be a number in [0, 1], not {value!r}")
         if isinstance(self.max_span, bool) or not isinstance(self.max_span, int) or self.max_span < Batches.MIN_SPAN:
             raise ValueError(f"--max-span must be a whole number ≥ {Batches.MIN_SPAN}, not {self.max_span!r}")
+        if isinstance(self.gate_rare, bool) or not isinstance(self.gate_rare, int) or self.gate_rare < 0:
+            raise ValueError(f"--gate-rare must be a whole number ≥ 0, not {self.gate_rare!r}")
         if self.n_embd % self.n_head:
             raise ValueError(f"--n-embd ({self.n_embd}) must be divisible by --n-head ({self.n_head})")
         if self.precision not in ("auto", "fp32", "bf16"):
@@ -162,6 +166,7 @@ class Trainer:
                                repeat_fraction=cfg.repeat_fraction, random_fraction=cfg.random_fraction,
                                max_span=cfg.max_span, echo_fraction=cfg.echo_fraction)
         self.val = eval_windows(val_rows, cfg.n_ctx, cfg.batch_size, cfg.eval_batches)
+        self.gated = self._gated_rows()
         self.optimizer = self._optimizer()
         self.state = TrainState()
         if (self.out / STATE_FILE).exists():
@@ -176,6 +181,18 @@ class Trainer:
         no_decay = [p for p in self.model.parameters() if p.dim() < 2]  # biases and norm gains
         groups = [{"params": decay, "weight_decay": self.cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
         return torch.optim.AdamW(groups, lr=self.cfg.lr, betas=(0.9, 0.95), fused=False)
+
+    def _gated_rows(self) -> torch.Tensor | None:
+        """Rows whose softmax push-down is gated (tokens seen fewer than --gate-rare times), or None."""
+        if not self.cfg.gate_rare:
+            return None
+        if not self.cfg.compact:
+            raise ValueError("--gate-rare needs the compact vocabulary (token counts)")
+        counts = torch.from_numpy(self.vocab.counts)
+        gated = torch.zeros(self.model_config.n_rows + 1, dtype=torch.bool)  # + the unknown row
+        gated[: len(counts)] = counts < self.cfg.gate_rare
+        self.log(f"gating the push-down of {int(gated.sum()):,} rows (tokens seen < {self.cfg.gate_rare:,} times)")
+        return gated.to(self.device)
 
     def _autocast(self, precision: str):
         if precision == "bf16":
@@ -264,7 +281,7 @@ class Trainer:
         self.log(f"resumed at step {self.state.step}, {self.state.tokens_seen:,} tokens, "
                  f"{self.state.seconds/60:.1f} min")
         # a run saved before a knob existed trained at that knob's default
-        defaults = {f.name: f.default for f in fields(TrainConfig) if f.name in COPYING_KNOBS}
+        defaults = {f.name: f.default for f in fields(TrainConfig) if f.name in RESUMABLE_KNOBS}
         changed = {key: [saved.get(key, old), getattr(self.cfg, key)] for key, old in defaults.items()
                    if saved.get(key, old) != getattr(self.cfg, key)}
         if changed:  # kept with the run, so its model card can say where the recipe changed
@@ -314,7 +331,7 @@ class Trainer:
                     group["lr"] = self.learning_rate()
                 x, y = self.batches.next()
                 with self._autocast(state.precision):
-                    loss = self.model.training_loss(x.to(self.device), y.to(self.device))
+                    loss = self.model.training_loss(x.to(self.device), y.to(self.device), gated=self.gated)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
                 self.optimizer.step()

@@ -235,3 +235,46 @@ def test_kill_stops_a_background_run_with_a_checkpoint(corpus, tmp_path):
     assert child.returncode == 130, output
     assert (out / "train_state.pt").exists(), output
     assert "checkpoint saved" in output and "Traceback" not in output, output
+
+
+def test_gating_keeps_the_loss_and_cuts_only_the_push_down_of_gated_rows():
+    """--gate-rare: the loss and every gradient but the gated rows' are unchanged; a gated row that
+    is neither input nor target gets no gradient (ungated, the softmax pushes it at every position);
+    a gated target keeps its pull toward the hidden state that predicted it."""
+    from gpt_tui.engine.config import GPTConfig
+    from gpt_tui.engine.gpt import GPT
+
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=50257, n_ctx=16, n_embd=32, n_layer=1, n_head=2, n_rows=20))
+    model.init_weights(seed=0)
+    model.set_row_ids(torch.arange(20))
+    x = torch.tensor([[1, 2, 3, 4, 5, 6]])
+    y = torch.tensor([[2, 3, 4, 5, 6, 15]])  # 15: a gated target; 12: gated, never seen here
+    gated = torch.zeros(21, dtype=torch.bool)
+    gated[12:18] = True
+    params = list(model.parameters())
+    plain = model.training_loss(x, y)
+    plain_grads = torch.autograd.grad(plain, params)
+    loss = model.training_loss(x, y, gated=gated)
+    grads = torch.autograd.grad(loss, params)
+    assert torch.equal(loss, plain)
+    for (name, _), a, b in zip(model.named_parameters(), plain_grads, grads):
+        if name != "wte.weight":
+            assert torch.allclose(a, b, atol=1e-7), name
+    wte_plain, wte = plain_grads[0], grads[0]
+    assert torch.allclose(wte_plain[~gated], wte[~gated], atol=1e-7)
+    assert wte_plain[12].abs().sum() > 0 and wte[12].abs().sum() == 0
+    # the target's pull: -h/N at its position, where plain CE has -(1 - p) h/N
+    assert torch.nn.functional.cosine_similarity(wte[15], wte_plain[15], dim=0) > 0.99
+
+
+def test_a_run_with_gating_trains_and_records_the_knob(corpus, tmp_path):
+    trainer = Trainer(config(corpus, tmp_path / "run", gate_rare=1000, tokens=8 * 32 * 20), log=lambda *a: None)
+    rare = trainer.vocab.counts < 1000
+    assert 0 < rare.sum() < len(rare)
+    assert trainer.gated.tolist() == [*rare.tolist(), False]  # the unknown row (never a target) is not gated
+    before = trainer.evaluate()
+    state = trainer.train()
+    assert state.curve[-1]["val_loss"] < before - 0.5
+    with pytest.raises(ValueError, match="--gate-rare"):
+        config(corpus, tmp_path / "bad", gate_rare=-1)
