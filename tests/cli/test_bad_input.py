@@ -137,6 +137,7 @@ TRAIN_KNOBS = [
     (["--minutes", "1", "--repeat-fraction", NAN], "--repeat-fraction"),
     (["--minutes", "1", "--random-fraction", "-0.5"], "--random-fraction"),
     (["--minutes", "1", "--echo-fraction", "2"], "--echo-fraction"),
+    (["--minutes", "1", "--gate-rare", "-1"], "--gate-rare"),
     ([], "give a budget"),
 ]
 
