@@ -70,6 +70,8 @@ ACTIONS: tuple[Action, ...] = (
            anywhere=True),
     Action("analogy", "neighbours of a − b + c (/analogy king man woman)", ("ctrl+r",), "a b c",
            anywhere=True),
+    Action("centred", "embedding neighbours with the mean row subtracted first (on/off): the part every "
+           "row shares hides their differences", ("c",), "[on|off]", label="centred", aliases=("centered",)),
     Action("chat", "chat as one document: /chat user: TEXT adds a turn (system, user, assistant); "
            "/chat clear, /chat off", (), "[ROLE: TEXT]"),
     Action("special", "<|endoftext|> in the text as the special token (on/off)", (), "[on|off]"),
@@ -103,7 +105,7 @@ def key_name(key: str) -> str:
 
 
 CHARACTER_KEYS = {"slash", "colon", "comma", "full_stop", "left_square_bracket", "right_square_bracket",
-                  *"0123456789"}
+                  *"0123456789", "c"}
 
 
 def bindings() -> list[Binding]:

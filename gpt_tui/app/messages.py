@@ -56,7 +56,7 @@ class AnalysisFailed(_Msg):
 
 @dataclass
 class NeighboursReady(_Msg):
-    request_id: object  # what was asked: ("token", id) or ("analogy", words)
+    request_id: object  # what was asked: ("token", id, centred) or ("analogy", words, centred)
     neighbours: Any  # gpt_tui.engine.analysis.Neighbours
     analogy: bool = False
 

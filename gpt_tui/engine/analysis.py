@@ -67,6 +67,7 @@ class Neighbours:
     min_count: int = 0  # tokens seen fewer times than this were left out of the search
     searched: int = 0  # how many tokens were searched
     matrix: str = "W_E"  # the matrix searched; on untied models it says W_U is another one
+    centred: bool = False  # the cosine of rows with the mean row subtracted (Session.row_mean)
 
 
 class Readout(Protocol):

@@ -68,8 +68,10 @@ class Session:
         # is bounded by bytes as well as by count; the newest analysis always stays.
         self._cache_bytes = cache_bytes
         self._lock = threading.Lock()
-        self._unit_rows: torch.Tensor | None = None  # W_E rows scaled to length 1, built once
-        self._neighbours: OrderedDict[tuple[int, int], Neighbours] = OrderedDict()  # (token id, top) -> result
+        self._unit_rows: dict[bool, torch.Tensor] = {}  # centred? -> W_E rows scaled to length 1, built once
+        self._row_mean: torch.Tensor | None = None  # the mean of the rows searched (centred neighbours)
+        # (token id, top, centred) -> result
+        self._neighbours: OrderedDict[tuple[int, int, bool], Neighbours] = OrderedDict()
         self.readout = ModelReadout(self.model, self.n_vocab, TOP_K_PER_POSITION)
         self._pass = AnalysisPass(self.model, self.readout)
 
@@ -206,13 +208,37 @@ class Session:
 
     # -- embedding neighbours -------------------------------------------------------------------------
 
-    def _unit_embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """(unit-length W_E rows, their token ids), built once per session."""
+    def _unit_embeddings(self, centred: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """(unit-length W_E rows, their token ids), built once per session; centred: the mean row
+        subtracted first."""
         weights, ids = self.model.token_embeddings()
-        if self._unit_rows is None:
+        if centred not in self._unit_rows:
             w = weights.detach().float()
-            self._unit_rows = w / w.norm(dim=1, keepdim=True).clamp_min(1e-12)
-        return self._unit_rows, ids
+            if centred:
+                w = w - self.row_mean()
+            self._unit_rows[centred] = w / w.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        return self._unit_rows[centred], ids
+
+    def row_mean(self) -> torch.Tensor:
+        """The mean W_E row over the tokens a search reads (those not left out as rare).
+
+        Every row of a trained embedding shares a large common part (in the bundled model it is most
+        of a rare token's length), so raw cosines are all high and rank tokens by how much of that
+        part they carry; subtracting the mean leaves the differences, which carry the meaning.
+        """
+        if self._row_mean is None:
+            weights, ids = self.model.token_embeddings()
+            searched = self._searchable(ids)
+            self._row_mean = weights.detach().float()[searched].mean(0)
+        return self._row_mean
+
+    def _searchable(self, ids: torch.Tensor) -> torch.Tensor:
+        """(R,) bool: rows a neighbour search reads: real token ids, not rare in training."""
+        keep = ids < self.n_vocab
+        counts = self.loaded.token_counts
+        if counts is not None:
+            keep = keep & (counts[: keep.numel()].to(keep.device) >= RARE_TOKEN_COUNT)
+        return keep
 
     def token_count(self, token_id: int) -> int | None:
         """How often the token occurred in the training data, when the checkpoint recorded it."""
@@ -231,17 +257,15 @@ class Session:
         return self.model.embed_weight[row].detach().float()
 
     def nearest(self, vector: torch.Tensor, query: str, exclude: tuple[int, ...] = (), top: int = 10,
-                rare: bool = False) -> Neighbours:
-        """The tokens whose W_E rows have the highest cosine with vector."""
-        unit, ids = self._unit_embeddings()
+                rare: bool = False, centred: bool = False) -> Neighbours:
+        """The tokens whose W_E rows have the highest cosine with vector (centred: with the mean row
+        subtracted from the rows and from vector)."""
+        unit, ids = self._unit_embeddings(centred)
+        if centred:
+            vector = vector - self.row_mean()
         scores = unit @ (vector / vector.norm().clamp_min(1e-12))  # (R,)
-        counts = self.loaded.token_counts
-        min_count = 0
-        if counts is not None:
-            min_count = RARE_TOKEN_COUNT
-            scores = scores.masked_fill(counts[: scores.numel()].to(scores.device) < min_count, float("-inf"))
-        valid = ids < self.n_vocab
-        scores = scores.masked_fill(~valid, float("-inf"))
+        min_count = RARE_TOKEN_COUNT if self.loaded.token_counts is not None else 0
+        scores = scores.masked_fill(~self._searchable(ids), float("-inf"))
         if exclude:
             scores = scores.masked_fill(torch.isin(ids, torch.tensor(exclude, device=ids.device)), float("-inf"))
         searched = int(torch.isfinite(scores).sum())
@@ -251,7 +275,7 @@ class Session:
             for s, r in zip(best.values, best.indices)
         )
         return Neighbours(query=query, neighbours=neighbours, rare=rare, min_count=min_count, searched=searched,
-                          matrix=self.searched_matrix)
+                          matrix=self.searched_matrix, centred=centred)
 
     @property
     def searched_matrix(self) -> str:
@@ -263,27 +287,28 @@ class Session:
         count = self.token_count(token_id)
         return count is not None and count < RARE_TOKEN_COUNT
 
-    def neighbours(self, token_id: int, top: int = 10) -> Neighbours:
+    def neighbours(self, token_id: int, top: int = 10, centred: bool = False) -> Neighbours:
         """Nearest tokens to one token's embedding (the token itself left out); remembered, since a
         search reads all of W_E (~150 MB for gpt2) and people move back and forth over a text."""
-        known = self.known_neighbours(token_id, top)
+        known = self.known_neighbours(token_id, top, centred)
         if known is not None:
             return known
         vector = self.embedding(token_id)
         found = self.nearest(vector, repr(self.tokenizer.token_text(token_id)), exclude=(token_id,), top=top,
-                             rare=self.is_rare(token_id))
+                             rare=self.is_rare(token_id), centred=centred)
         with self._lock:
-            self._neighbours[(token_id, top)] = found
+            self._neighbours[(token_id, top, centred)] = found
             while len(self._neighbours) > NEIGHBOURS_REMEMBERED:
                 self._neighbours.popitem(last=False)
         return found
 
-    def known_neighbours(self, token_id: int, top: int) -> Neighbours | None:
+    def known_neighbours(self, token_id: int, top: int, centred: bool = False) -> Neighbours | None:
         """A search already done, without searching (the UI thread may ask)."""
+        key = (token_id, top, centred)
         with self._lock:
-            known = self._neighbours.get((token_id, top))
+            known = self._neighbours.get(key)
             if known is not None:
-                self._neighbours.move_to_end((token_id, top))
+                self._neighbours.move_to_end(key)
         return known
 
     def word_token(self, word: str) -> int:
@@ -304,14 +329,14 @@ class Session:
                 return token_id
         return single[-1][1]
 
-    def analogy(self, a: str, b: str, c: str, top: int = 10) -> Neighbours:
+    def analogy(self, a: str, b: str, c: str, top: int = 10, centred: bool = False) -> Neighbours:
         """Neighbours of a − b + c (king − man + woman ≈ queen?), the three inputs left out."""
         ta, tb, tc = (self.word_token(w) for w in (a, b, c))
         vector = self.embedding(ta) - self.embedding(tb) + self.embedding(tc)
         name = " ".join([repr(self.tokenizer.token_text(ta)), "−", repr(self.tokenizer.token_text(tb)), "+",
                          repr(self.tokenizer.token_text(tc))])
         return self.nearest(vector, name, exclude=(ta, tb, tc), top=top,
-                            rare=any(self.is_rare(t) for t in (ta, tb, tc)))
+                            rare=any(self.is_rare(t) for t in (ta, tb, tc)), centred=centred)
 
     # -- generation -------------------------------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""Embedding neighbours panel: the nearest tokens to the selected one in W_E, by cosine, or to
+"""Embedding neighbours panel: the nearest tokens to the selected one in W_E, by cosine (of the raw
+rows, or centred: with the mean row subtracted), or to
 an analogy a − b + c. The search runs in the panel's own thread worker."""
 
 from __future__ import annotations
@@ -22,9 +23,9 @@ class NeighboursPanel(Panel, Widget, can_focus=True):
     NAME = "neighbours"
     TITLE = "Embedding neighbours"
     KEY = "4"
-    READS = ("session", "analysis", "selected", "analogy", "notice")
+    READS = ("session", "analysis", "selected", "analogy", "centred", "notice")
     PLACE = ("bottom", 2)
-    HINT = "←→ token"
+    HINT = "←→ token · c centred"
     DEFAULT_CSS = """
     NeighboursPanel { width: 2fr; }
     """
@@ -33,6 +34,7 @@ class NeighboursPanel(Panel, Widget, can_focus=True):
     analysis = reactive(None, always_update=True)
     selected = reactive(0)
     analogy = reactive(None)  # (a, b, c) or None: the selected token's neighbours
+    centred = reactive(False)  # search W_E with its mean row subtracted
     neighbours = reactive(None, always_update=True)  # engine Neighbours on screen
     error = reactive("")
 
@@ -53,15 +55,18 @@ class NeighboursPanel(Panel, Widget, can_focus=True):
     def watch_analogy(self) -> None:
         self.soon(self._refresh_query)
 
+    def watch_centred(self) -> None:
+        self.soon(self._refresh_query)
+
     def _query(self) -> tuple | None:
         if self.session is None:
             return None
         if self.analogy:
-            return ("analogy", tuple(self.analogy))
+            return ("analogy", tuple(self.analogy), self.centred)
         a = self.analysis
         if a is None:
             return None
-        return ("token", int(a.ids[min(self.selected, a.n_tokens - 1)]))
+        return ("token", int(a.ids[min(self.selected, a.n_tokens - 1)]), self.centred)
 
     def _refresh_query(self) -> None:
         query = self._query()
@@ -72,8 +77,8 @@ class NeighboursPanel(Panel, Widget, can_focus=True):
             self.neighbours = None
             return
         self.error = ""
-        kind, what = query
-        known = self.session.known_neighbours(what, NEIGHBOURS_TOP) if kind == "token" else None
+        kind, what, centred = query
+        known = self.session.known_neighbours(what, NEIGHBOURS_TOP, centred) if kind == "token" else None
         if known is not None:  # searched already (beside the forward pass, or earlier): no worker, no flicker
             self.neighbours = known
             return
@@ -81,10 +86,10 @@ class NeighboursPanel(Panel, Widget, can_focus=True):
 
     @work(thread=True, exclusive=True, group="neighbours", exit_on_error=False)
     def _search(self, query: tuple, session) -> None:
-        kind, what = query
+        kind, what, centred = query
         try:
-            result = session.analogy(*what, top=NEIGHBOURS_TOP) if kind == "analogy" else \
-                session.neighbours(what, top=NEIGHBOURS_TOP)
+            result = session.analogy(*what, top=NEIGHBOURS_TOP, centred=centred) if kind == "analogy" else \
+                session.neighbours(what, top=NEIGHBOURS_TOP, centred=centred)
         except ValueError as exc:  # the engine's InputError: a word that is not one token, and the like
             self.post_message(NeighboursFailed(query, str(exc)))
             return
@@ -117,7 +122,8 @@ class NeighboursPanel(Panel, Widget, can_focus=True):
         analogy = bool(self.analogy)
         head.append("a − b + c = " if analogy else "nearest to ", style="dim")
         head.append(n.query, style="bold")
-        head.append(f" in {n.matrix} (cosine)", style="dim")
+        head.append(f" in {n.matrix} − mean row (centred cosine)" if n.centred else f" in {n.matrix} (cosine)",
+                    style="dim")
         notes = []
         if analogy:
             notes.append(Text("moving the selection shows a token's neighbours again", style="dim"))
