@@ -279,18 +279,23 @@ def render_card(session: Session, sources: list[dict] | None, val_loss: float | 
         out.append("> " + (prompt + completion).replace("\n", "\n> ") + "\n")
     out.append("## Embedding neighbours\n")
     out.append(f"The 8 nearest tokens in W_E by cosine similarity (tokens seen fewer than {RARE_TOKEN_COUNT} times "
-               "in training are left out: their vectors barely moved from initialisation).\n")
+               "in training are left out: their vectors barely moved from initialisation), as `gpt-tui neighbours` "
+               "shows them, and *centred* (`--centred`, or `c` in the session): the mean row subtracted from every "
+               "row first. Every row shares a large common part, the more so the rarer its token, so raw cosines "
+               "rank tokens partly by how much of that part they carry; centred ones compare what is left.\n")
     rows = []
     for word in NEIGHBOUR_WORDS:
         token = session.tokenizer.encode(word)[0]
         result = session.neighbours(token, top=8)
+        centred = session.neighbours(token, top=8, centred=True)
         seen = f"{session.token_count(token):,}" + (" (rare)" if result.rare else "")
-        rows.append([f"`{word!r}`", seen,
-                     ", ".join(f"{_md(repr(n.text))} {n.cosine:.2f}" for n in result.neighbours)])
-    out.append(_table(["token", "seen", "nearest (cosine)"], rows))
-    analogy = session.analogy(" king", " man", " woman", top=8)
-    out.append("\n**king − man + woman** (the three inputs left out): " +
-               ", ".join(f"{_md(repr(n.text))} {n.cosine:.2f}" for n in analogy.neighbours) + "\n")
+        rows.append([f"`{word!r}`", seen, *(", ".join(f"{_md(repr(n.text))} {n.cosine:.2f}" for n in r.neighbours)
+                                            for r in (result, centred))])
+    out.append(_table(["token", "seen", "nearest (cosine)", "nearest (centred cosine)"], rows))
+    for centred in (False, True):
+        analogy = session.analogy(" king", " man", " woman", top=8, centred=centred)
+        out.append(f"\n**king − man + woman**{', centred' if centred else ''} (the three inputs left out): " +
+                   ", ".join(f"{_md(repr(n.text))} {n.cosine:.2f}" for n in analogy.neighbours) + "\n")
     out.append("## In-context copying\n")
     if info["n_ctx"] < 2 * 30 + 1:  # <|endoftext|> + a passage + its copy must fit in the context
         out.append(f"Not measured: a context of {info['n_ctx']} tokens cannot hold a 30-word passage twice.")
