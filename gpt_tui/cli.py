@@ -436,7 +436,7 @@ NeighbourToken = Annotated[Optional[str], typer.Argument(help="one token; a bare
 IdOpt = Annotated[Optional[int], typer.Option("--id", help="the token id instead of its text")]
 TopNOpt = Annotated[int, typer.Option("--top", "-n", min=1)]
 CentredOpt = Annotated[bool, typer.Option(
-    "--centred", "--centered", help="subtract the mean row first: the part every row shares hides their differences")]
+    "--centred", "--centered", help="subtract the mean row first (how much of a cosine is the part rows share)")]
 
 
 @app.command(epilog=examples(

@@ -222,9 +222,10 @@ class Session:
     def row_mean(self) -> torch.Tensor:
         """The mean W_E row over the tokens a search reads (those not left out as rare).
 
-        Every row of a trained embedding shares a large common part (in the bundled model it is most
-        of a rare token's length), so raw cosines are all high and rank tokens by how much of that
-        part they carry; subtracting the mean leaves the differences, which carry the meaning.
+        Rows share a common part (in the bundled model most of a rare token's length), so raw cosines
+        among rare tokens are all high and rank by how much of it they carry; the centred cosine
+        compares what is left. The mean is over the rows searched, mostly rare ones where a model
+        keeps token counts, so a frequent token's short row is mostly minus the mean once centred.
         """
         if self._row_mean is None:
             weights, ids = self.model.token_embeddings()

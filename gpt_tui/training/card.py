@@ -280,9 +280,11 @@ def render_card(session: Session, sources: list[dict] | None, val_loss: float | 
     out.append("## Embedding neighbours\n")
     out.append(f"The 8 nearest tokens in W_E by cosine similarity (tokens seen fewer than {RARE_TOKEN_COUNT} times "
                "in training are left out: their vectors barely moved from initialisation), as `gpt-tui neighbours` "
-               "shows them, and *centred* (`--centred`, or `c` in the session): the mean row subtracted from every "
-               "row first. Every row shares a large common part, the more so the rarer its token, so raw cosines "
-               "rank tokens partly by how much of that part they carry; centred ones compare what is left.\n")
+               "shows them, and *centred* (`--centred`, or `c` in the session): the mean of the rows searched "
+               "subtracted from every row first. Rare tokens' rows share a large common part, so their raw "
+               "cosines rank other tokens by how much of that part they carry; centring removes it, but most "
+               "rows searched are rare ones, so for a frequent token (a short row) what is left is mostly minus "
+               "that mean, and its centred neighbours are other frequent tokens.\n")
     rows = []
     for word in NEIGHBOUR_WORDS:
         token = session.tokenizer.encode(word)[0]
