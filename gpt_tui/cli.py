@@ -425,11 +425,7 @@ def _neighbours(token, token_id, top, centred, model, device, dtype, as_json):
                "rare": result.rare, "min_count": result.min_count, "centred": result.centred,
                "neighbours": [{"id": n.id, "text": n.text, "cosine": n.cosine} for n in result.neighbours]})
         return
-    _print_neighbours(result, f"nearest to {result.query} (id {token_id}) in {_searched(result)} · {s.name}")
-
-
-def _searched(result) -> str:
-    return f"{result.matrix} − its mean row" if result.centred else result.matrix
+    _print_neighbours(result, f"nearest to {result.query} (id {token_id}) in {result.space} · {s.name}")
 
 
 NeighbourToken = Annotated[Optional[str], typer.Argument(help="one token; a bare word is also tried with its leading space")]
@@ -479,7 +475,7 @@ def analogy(a: str, b: str, c: str, top: TopNOpt = 10, centred: CentredOpt = Fal
         dump({"model": s.name, "query": result.query, "rare": result.rare, "centred": result.centred,
                "neighbours": [{"id": n.id, "text": n.text, "cosine": n.cosine} for n in result.neighbours]})
         return
-    _print_neighbours(result, f"nearest to {result.query} in {_searched(result)} · {s.name}")
+    _print_neighbours(result, f"nearest to {result.query} in {result.space} · {s.name}")
 
 
 # -- generate -------------------------------------------------------------------------------------------------

@@ -69,6 +69,11 @@ class Neighbours:
     matrix: str = "W_E"  # the matrix searched; on untied models it says W_U is another one
     centred: bool = False  # the cosine of rows with the mean row subtracted (Session.row_mean)
 
+    @property
+    def space(self) -> str:
+        """What the cosines were taken in, as the panel and the CLI say it."""
+        return f"{self.matrix} − mean row" if self.centred else self.matrix
+
 
 class Readout(Protocol):
     """The model's embedding parts, final norm and unembedding, as the analysis and the views

@@ -348,11 +348,11 @@ class GPT(nn.Module):
         """
         h = self.ln_f(self.hidden(rows))
         weight = self.wte.weight
-        if gated is None:
-            logits = h @ weight.T  # (B, T, R): every row, the unknown one included
-            return F.cross_entropy(logits.float().flatten(0, 1), target_rows.flatten())
-        logits = h @ torch.where(gated[:, None], weight.detach(), weight).T
+        unembed = weight if gated is None else torch.where(gated[:, None], weight.detach(), weight)
+        logits = h @ unembed.T  # (B, T, R): every row, the unknown one included
         loss = F.cross_entropy(logits.float().flatten(0, 1), target_rows.flatten())
+        if gated is None:
+            return loss
         # the pull toward the hidden state that predicted a gated target, which the detach removed:
         # zero in value (w - w.detach()), so the loss and the gradient for h stay as they were
         target = weight[target_rows]

@@ -101,6 +101,8 @@ class TrainConfig:
             raise ValueError(f"--max-span must be a whole number ≥ {Batches.MIN_SPAN}, not {self.max_span!r}")
         if isinstance(self.gate_rare, bool) or not isinstance(self.gate_rare, int) or self.gate_rare < 0:
             raise ValueError(f"--gate-rare must be a whole number ≥ 0, not {self.gate_rare!r}")
+        if self.gate_rare and not self.compact:
+            raise ValueError("--gate-rare needs the compact vocabulary (token counts)")
         if self.n_embd % self.n_head:
             raise ValueError(f"--n-embd ({self.n_embd}) must be divisible by --n-head ({self.n_head})")
         if self.precision not in ("auto", "fp32", "bf16"):
@@ -186,8 +188,6 @@ class Trainer:
         """Rows whose softmax push-down is gated (tokens seen fewer than --gate-rare times), or None."""
         if not self.cfg.gate_rare:
             return None
-        if not self.cfg.compact:
-            raise ValueError("--gate-rare needs the compact vocabulary (token counts)")
         counts = torch.from_numpy(self.vocab.counts)
         gated = torch.zeros(self.model_config.n_rows + 1, dtype=torch.bool)  # + the unknown row
         gated[: len(counts)] = counts < self.cfg.gate_rare

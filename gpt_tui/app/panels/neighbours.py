@@ -1,6 +1,6 @@
-"""Embedding neighbours panel: the nearest tokens to the selected one in W_E, by cosine (of the raw
-rows, or centred: with the mean row subtracted), or to
-an analogy a − b + c. The search runs in the panel's own thread worker."""
+"""Embedding neighbours panel: the nearest tokens to the selected one in W_E, or to an analogy
+a − b + c, by cosine (of the rows as they are, or centred: the mean row subtracted). The search
+runs in the panel's own thread worker."""
 
 from __future__ import annotations
 
@@ -122,8 +122,7 @@ class NeighboursPanel(Panel, Widget, can_focus=True):
         analogy = bool(self.analogy)
         head.append("a − b + c = " if analogy else "nearest to ", style="dim")
         head.append(n.query, style="bold")
-        head.append(f" in {n.matrix} − mean row (centred cosine)" if n.centred else f" in {n.matrix} (cosine)",
-                    style="dim")
+        head.append(f" in {n.space} ({'centred cosine' if n.centred else 'cosine'})", style="dim")
         notes = []
         if analogy:
             notes.append(Text("moving the selection shows a token's neighbours again", style="dim"))
