@@ -402,7 +402,7 @@ def _print_neighbours(result, title: str) -> None:
 
     console = _console()
     table = Table(box=None, header_style="bold", title=title, title_justify="left")
-    for col in ("#", "id", "token", "centred cosine" if result.centred else "cosine", ""):
+    for col in ("#", "id", "token", "cosine ⟂ common" if result.without_common else "cosine", ""):
         table.add_column(col, justify="left" if col in ("token", "") else "right")
     for rank, n in enumerate(result.neighbours, 1):
         table.add_row(str(rank), str(n.id), repr(n.text), f"{n.cosine:.3f}", "█" * max(0, round(n.cosine * 20)))
@@ -413,16 +413,16 @@ def _print_neighbours(result, title: str) -> None:
         console.print(f"[dim]searched {result.searched:,} tokens seen at least {result.min_count} times in training[/]")
 
 
-def _neighbours(token, token_id, top, centred, model, device, dtype, as_json):
+def _neighbours(token, token_id, top, without_common, model, device, dtype, as_json):
     s = _open(model, device, dtype)
     if token_id is None:
         if token is None:
             raise UsageError("give a TOKEN (e.g. ' king' or king) or --id")
         token_id = s.word_token(token)
-    result = s.neighbours(token_id, top=top, centred=centred)
+    result = s.neighbours(token_id, top=top, without_common=without_common)
     if as_json:
         dump({"model": s.name, "token": {"id": token_id, "text": s.tokenizer.token_text(token_id)},
-               "rare": result.rare, "min_count": result.min_count, "centred": result.centred,
+               "rare": result.rare, "min_count": result.min_count, "without_common": result.without_common,
                "neighbours": [{"id": n.id, "text": n.text, "cosine": n.cosine} for n in result.neighbours]})
         return
     _print_neighbours(result, f"nearest to {result.query} (id {token_id}) in {result.space} · {s.name}")
@@ -431,33 +431,34 @@ def _neighbours(token, token_id, top, centred, model, device, dtype, as_json):
 NeighbourToken = Annotated[Optional[str], typer.Argument(help="one token; a bare word is also tried with its leading space")]
 IdOpt = Annotated[Optional[int], typer.Option("--id", help="the token id instead of its text")]
 TopNOpt = Annotated[int, typer.Option("--top", "-n", min=1)]
-CentredOpt = Annotated[bool, typer.Option(
-    "--centred", "--centered", help="subtract the mean row first (how much of a cosine is the part rows share)")]
+WithoutCommonOpt = Annotated[bool, typer.Option(
+    "--without-common", help="project out the direction every row shares (the mean row's), which tracks how "
+                             "common a token is, and compare what is left")]
 
 
 @app.command(epilog=examples(
     'gpt-tui neighbours king',
     "gpt-tui neighbours ' jump' -n 20 --json",
-    'gpt-tui neighbours leap --centred',
+    'gpt-tui neighbours leap --without-common',
     'gpt-tui neighbours --id 314',
 ))
 @handle_errors
-def neighbours(token: NeighbourToken = None, token_id: IdOpt = None, top: TopNOpt = 10, centred: CentredOpt = False,
+def neighbours(token: NeighbourToken = None, token_id: IdOpt = None, top: TopNOpt = 10, without_common: WithoutCommonOpt = False,
                model: ModelOpt = None, device: DeviceOpt = "auto", dtype: DtypeOpt = "auto",
                as_json: JsonOpt = False) -> None:
     """Nearest tokens to a token in the embedding matrix W_E, by cosine similarity."""
-    _neighbours(token, token_id, top, centred, model, device, dtype, as_json)
+    _neighbours(token, token_id, top, without_common, model, device, dtype, as_json)
 
 
 @app.command("neighbors", hidden=True, epilog=examples(
     'gpt-tui neighbors king',
 ))
 @handle_errors
-def neighbors(token: NeighbourToken = None, token_id: IdOpt = None, top: TopNOpt = 10, centred: CentredOpt = False,
+def neighbors(token: NeighbourToken = None, token_id: IdOpt = None, top: TopNOpt = 10, without_common: WithoutCommonOpt = False,
               model: ModelOpt = None, device: DeviceOpt = "auto", dtype: DtypeOpt = "auto",
               as_json: JsonOpt = False) -> None:
     """Alias of neighbours."""
-    _neighbours(token, token_id, top, centred, model, device, dtype, as_json)
+    _neighbours(token, token_id, top, without_common, model, device, dtype, as_json)
 
 
 @app.command(epilog=examples(
@@ -465,14 +466,14 @@ def neighbors(token: NeighbourToken = None, token_id: IdOpt = None, top: TopNOpt
     'gpt-tui analogy Paris France Italy -n 5 --json',
 ))
 @handle_errors
-def analogy(a: str, b: str, c: str, top: TopNOpt = 10, centred: CentredOpt = False,
+def analogy(a: str, b: str, c: str, top: TopNOpt = 10, without_common: WithoutCommonOpt = False,
             model: ModelOpt = None, device: DeviceOpt = "auto", dtype: DtypeOpt = "auto",
             as_json: JsonOpt = False) -> None:
     """Vector arithmetic in W_E: the tokens nearest to A − B + C (king man woman → queen?)."""
     s = _open(model, device, dtype)
-    result = s.analogy(a, b, c, top=top, centred=centred)
+    result = s.analogy(a, b, c, top=top, without_common=without_common)
     if as_json:
-        dump({"model": s.name, "query": result.query, "rare": result.rare, "centred": result.centred,
+        dump({"model": s.name, "query": result.query, "rare": result.rare, "without_common": result.without_common,
                "neighbours": [{"id": n.id, "text": n.text, "cosine": n.cosine} for n in result.neighbours]})
         return
     _print_neighbours(result, f"nearest to {result.query} in {result.space} · {s.name}")

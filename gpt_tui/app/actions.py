@@ -70,8 +70,8 @@ ACTIONS: tuple[Action, ...] = (
            anywhere=True),
     Action("analogy", "neighbours of a − b + c (/analogy king man woman)", ("ctrl+r",), "a b c",
            anywhere=True),
-    Action("centred", "embedding neighbours with the mean row subtracted first (on/off): how much of a "
-           "cosine is the part rows share", ("c",), "[on|off]", label="centred", aliases=("centered",)),
+    Action("common", "embedding neighbours with the direction every row shares projected out (on/off): what "
+           "the rows say beyond how common a token is", ("c",), "[on|off]", label="common"),
     Action("chat", "chat as one document: /chat user: TEXT adds a turn (system, user, assistant); "
            "/chat clear, /chat off", (), "[ROLE: TEXT]"),
     Action("special", "<|endoftext|> in the text as the special token (on/off)", (), "[on|off]"),

@@ -152,7 +152,7 @@ class ExplorerScreen(Screen):
     seed_pinned = var(False)
     step = var(None)  # StepDraw: what the last step was drawn from
     analogy = var(None)  # (a, b, c) shown in the neighbours panel, until the selection moves
-    centred = var(False)  # the neighbours panel searches W_E with its mean row subtracted
+    without_common = var(False)  # the neighbours panel searches W_E with the common direction projected out
     contrast = var(None)  # (text A, text B, word or None) of the context panel; None: the seeds' pair
     special = var(False)  # <|endoftext|> typed in the text is the special token (chat mode turns it on)
     chat = var(None)  # panels/chat.ChatState: the turns and the document they make; None: not chatting
@@ -407,7 +407,7 @@ class ExplorerScreen(Screen):
         from gpt_tui.engine.session import InputError
         from gpt_tui.engine.tokenizer import get_tokenizer
 
-        beside = _search_neighbours_beside(session, text, special, lands_on, self.centred)
+        beside = _search_neighbours_beside(session, text, special, lands_on, self.without_common)
         try:
             analysis = session.analyse(text, allow_special=special)
             others = {}
@@ -750,8 +750,8 @@ class ExplorerScreen(Screen):
             self.runs.reset()  # the same text now has other ids
             self.scheduler.request()
 
-    def set_centred(self, on: bool) -> None:
-        self.centred = on
+    def set_without_common(self, on: bool) -> None:
+        self.without_common = on
         self._show_panel("neighbours")
 
     def toggle(self, name: str) -> None:
@@ -950,7 +950,7 @@ class GptTuiApp(App):
 
 
 def _search_neighbours_beside(session, text: str, special: bool, index: int | None,
-                              centred: bool = False) -> threading.Thread | None:
+                              without_common: bool = False) -> threading.Thread | None:
     """Search the neighbours of the token the selection will land on in a thread beside the forward
     pass (on another core: both mostly wait on memory), so that the neighbours panel finds them
     remembered when the analysis arrives: one paint per key instead of a second one ~40 ms later."""
@@ -962,7 +962,7 @@ def _search_neighbours_beside(session, text: str, special: bool, index: int | No
 
     def search() -> None:
         try:
-            session.neighbours(token_id, top=NEIGHBOURS_TOP, centred=centred)
+            session.neighbours(token_id, top=NEIGHBOURS_TOP, without_common=without_common)
         except Exception:  # the panel's own search says what failed
             pass
 

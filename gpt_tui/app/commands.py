@@ -60,7 +60,7 @@ class Explorer(Protocol):
     """What the command handlers need of the screen."""
 
     special: bool  # <|endoftext|> in the text is the special token
-    centred: bool  # embedding neighbours are searched with the mean row subtracted
+    without_common: bool  # embedding neighbours are searched with the common direction projected out
 
     def panel_names(self) -> list[str]: ...
     def limits(self) -> tuple[int, int]: ...  # (layers, heads) of the loaded model
@@ -78,7 +78,7 @@ class Explorer(Protocol):
     def compare_texts(self, a: str, b: str, word: str | None) -> None: ...
     def say(self, spec: str | None) -> None: ...  # a chat turn 'ROLE: TEXT', 'clear', 'off' or None
     def set_special(self, on: bool) -> None: ...
-    def set_centred(self, on: bool) -> None: ...
+    def set_without_common(self, on: bool) -> None: ...
     def set_layer(self, layer: int) -> None: ...
     def set_head(self, head: int) -> None: ...
     def select(self, index: int | None) -> None: ...
@@ -182,11 +182,11 @@ class CommandHandlers:
             raise CommandError("/special, /special on or /special off")
         self.x.set_special(value != "off" if value else not self.x.special)
 
-    def cmd_centred(self, args) -> None:
+    def cmd_common(self, args) -> None:
         value = args[0].lower() if args else ""
         if value not in ("", "on", "off"):
-            raise CommandError("/centred, /centred on or /centred off")
-        self.x.set_centred(value != "off" if value else not self.x.centred)
+            raise CommandError("/common, /common on or /common off")
+        self.x.set_without_common(value != "off" if value else not self.x.without_common)
 
     def cmd_overview(self, args) -> None:
         self.x.toggle("overview")

@@ -56,7 +56,7 @@ class AnalysisFailed(_Msg):
 
 @dataclass
 class NeighboursReady(_Msg):
-    request_id: object  # what was asked: ("token", id, centred) or ("analogy", words, centred)
+    request_id: object  # what was asked: ("token", id, without_common) or ("analogy", words, without_common)
     neighbours: Any  # gpt_tui.engine.analysis.Neighbours
     analogy: bool = False
 

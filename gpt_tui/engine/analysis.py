@@ -67,12 +67,12 @@ class Neighbours:
     min_count: int = 0  # tokens seen fewer times than this were left out of the search
     searched: int = 0  # how many tokens were searched
     matrix: str = "W_E"  # the matrix searched; on untied models it says W_U is another one
-    centred: bool = False  # the cosine of rows with the mean row subtracted (Session.row_mean)
+    without_common: bool = False  # cosines with the common direction projected out (Session.common_direction)
 
     @property
     def space(self) -> str:
         """What the cosines were taken in, as the panel and the CLI say it."""
-        return f"{self.matrix} − mean row" if self.centred else self.matrix
+        return f"{self.matrix} ⟂ common direction" if self.without_common else self.matrix
 
 
 class Readout(Protocol):

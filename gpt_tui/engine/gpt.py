@@ -338,25 +338,32 @@ class GPT(nn.Module):
                       gated: torch.Tensor | None = None) -> torch.Tensor:
         """Mean cross-entropy over embedding rows (fast path for training a compact model).
 
-        gated (R,) bool: rows that get no gradient from the softmax's push-down, only from the
-        positions where they are the target (and as inputs). The loss and every other gradient
-        are unchanged. Why: with a tied unembedding, a rare token's row is pushed along the same
-        direction (away from the mean hidden state) at every position of every step, and after
-        enough steps that push outweighs its few real occurrences: the rare rows collapse into
-        one clump whose cosine neighbours mean nothing ("representation degeneration"; gating
-        after Yu et al. 2022, "Rare Tokens Degenerate All Tokens").
+        gated (R,) bool: rows whose softmax push-down keeps only its part along the mean hidden
+        state; they keep their full pull where they are the target (and as inputs). The loss and
+        every other gradient are unchanged. Why: with a tied unembedding, a rare token's row is
+        pushed a little at every position of every step, and Adam turns that steady push into a full
+        step each time while the row's few real occurrences are averaged away: after enough steps
+        the rare rows collapse into one clump whose cosine neighbours mean nothing ("representation
+        degeneration"; gating after Yu et al. 2022, "Rare Tokens Degenerate All Tokens"). The push
+        along the mean hidden state is kept because that part is how rare the token is: without it a
+        gated row can only rise, and the model over-predicts rare tokens.
         """
         h = self.ln_f(self.hidden(rows))
         weight = self.wte.weight
-        unembed = weight if gated is None else torch.where(gated[:, None], weight.detach(), weight)
+        if gated is None:
+            return F.cross_entropy((h @ weight.T).float().flatten(0, 1), target_rows.flatten())
+        mean = h.detach().flatten(0, 1).mean(0)
+        mean = mean / mean.norm().clamp_min(1e-6)
+        moved = weight - weight.detach()  # zero in value: it only routes gradient
+        along = weight.detach() + (moved @ mean)[:, None] * mean  # gradient projected on the mean
+        unembed = torch.where(gated[:, None], along, weight)
         logits = h @ unembed.T  # (B, T, R): every row, the unknown one included
         loss = F.cross_entropy(logits.float().flatten(0, 1), target_rows.flatten())
-        if gated is None:
-            return loss
-        # the pull toward the hidden state that predicted a gated target, which the detach removed:
-        # zero in value (w - w.detach()), so the loss and the gradient for h stay as they were
-        target = weight[target_rows]
-        pull = (h * (target - target.detach())).sum(-1) * gated[target_rows]
+        # the rest of the pull toward the hidden state that predicted a gated target (its part along
+        # the mean came through the logits above); zero in value, so the loss and h's gradient stay
+        target = moved[target_rows]
+        sideways = target - (target @ mean)[..., None] * mean
+        pull = (h * sideways).sum(-1) * gated[target_rows]
         return loss - pull.float().mean()
 
     def new_cache(self, batch: int = 1, capacity: int | None = None) -> KVCache:

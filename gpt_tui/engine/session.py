@@ -68,9 +68,9 @@ class Session:
         # is bounded by bytes as well as by count; the newest analysis always stays.
         self._cache_bytes = cache_bytes
         self._lock = threading.Lock()
-        self._unit_rows: dict[bool, torch.Tensor] = {}  # centred? -> W_E rows scaled to length 1, built once
-        self._row_mean: torch.Tensor | None = None  # the mean of the rows searched (centred neighbours)
-        # (token id, top, centred) -> result
+        self._unit_rows: dict[bool, torch.Tensor] = {}  # without common direction? -> W_E rows scaled to length 1, built once
+        self._common: torch.Tensor | None = None  # the unit mean row of the rows searched (common_direction)
+        # (token id, top, without_common) -> result
         self._neighbours: OrderedDict[tuple[int, int, bool], Neighbours] = OrderedDict()
         self.readout = ModelReadout(self.model, self.n_vocab, TOP_K_PER_POSITION)
         self._pass = AnalysisPass(self.model, self.readout)
@@ -208,30 +208,37 @@ class Session:
 
     # -- embedding neighbours -------------------------------------------------------------------------
 
-    def _unit_embeddings(self, centred: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-        """(unit-length W_E rows, their token ids), built once per session; centred: the mean row
-        subtracted first."""
+    def _unit_embeddings(self, without_common: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """(unit-length W_E rows, their token ids), built once per session; without_common: each
+        row's part along the common direction projected out first."""
         weights, ids = self.model.token_embeddings()
-        if centred not in self._unit_rows:
+        if without_common not in self._unit_rows:
             w = weights.detach().float()
-            if centred:
-                w = w - self.row_mean()
-            self._unit_rows[centred] = w / w.norm(dim=1, keepdim=True).clamp_min(1e-12)
-        return self._unit_rows[centred], ids
+            if without_common:
+                w = self._drop_common(w)
+            self._unit_rows[without_common] = w / w.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        return self._unit_rows[without_common], ids
 
-    def row_mean(self) -> torch.Tensor:
-        """The mean W_E row over the tokens a search reads (those not left out as rare).
+    def common_direction(self) -> torch.Tensor:
+        """The unit direction of the mean W_E row over the tokens a search reads (rare ones left out).
 
-        Rows share a common part (in the bundled model most of a rare token's length), so raw cosines
-        among rare tokens are all high and rank by how much of it they carry; the centred cosine
-        compares what is left. The mean is over the rows searched, mostly rare ones where a model
-        keeps token counts, so a frequent token's short row is mostly minus the mean once centred.
+        Every row carries some of it: in the bundled model it is most of a rare token's length
+        (cosine 0.65-0.86 for ' leap', ' jump', ' skip', ' hop') and tracks how frequent a token is
+        (it is the top principal direction of the rows searched, and a row's part along it
+        correlates 0.69 with the log of the token's count), so raw cosines among rare tokens rank
+        by how rare they are. Projecting it out of each row (rather than subtracting the mean row,
+        which swamps a frequent token's short row) compares what the rows say beyond that.
         """
-        if self._row_mean is None:
+        if self._common is None:
             weights, ids = self.model.token_embeddings()
-            searched = self._searchable(ids)
-            self._row_mean = weights.detach().float()[searched].mean(0)
-        return self._row_mean
+            mean = weights.detach().float()[self._searchable(ids)].mean(0)
+            self._common = mean / mean.norm().clamp_min(1e-12)
+        return self._common
+
+    def _drop_common(self, vectors: torch.Tensor) -> torch.Tensor:
+        """vectors (…, D) with their part along the common direction removed."""
+        u = self.common_direction()
+        return vectors - (vectors @ u)[..., None] * u
 
     def _searchable(self, ids: torch.Tensor) -> torch.Tensor:
         """(R,) bool: rows a neighbour search reads: real token ids, not rare in training."""
@@ -258,12 +265,12 @@ class Session:
         return self.model.embed_weight[row].detach().float()
 
     def nearest(self, vector: torch.Tensor, query: str, exclude: tuple[int, ...] = (), top: int = 10,
-                rare: bool = False, centred: bool = False) -> Neighbours:
-        """The tokens whose W_E rows have the highest cosine with vector (centred: with the mean row
-        subtracted from the rows and from vector)."""
-        unit, ids = self._unit_embeddings(centred)
-        if centred:
-            vector = vector - self.row_mean()
+                rare: bool = False, without_common: bool = False) -> Neighbours:
+        """The tokens whose W_E rows have the highest cosine with vector (without_common: with the
+        common direction projected out of the rows and of vector)."""
+        unit, ids = self._unit_embeddings(without_common)
+        if without_common:
+            vector = self._drop_common(vector)
         scores = unit @ (vector / vector.norm().clamp_min(1e-12))  # (R,)
         min_count = RARE_TOKEN_COUNT if self.loaded.token_counts is not None else 0
         scores = scores.masked_fill(~self._searchable(ids), float("-inf"))
@@ -276,7 +283,7 @@ class Session:
             for s, r in zip(best.values, best.indices)
         )
         return Neighbours(query=query, neighbours=neighbours, rare=rare, min_count=min_count, searched=searched,
-                          matrix=self.searched_matrix, centred=centred)
+                          matrix=self.searched_matrix, without_common=without_common)
 
     @property
     def searched_matrix(self) -> str:
@@ -288,24 +295,24 @@ class Session:
         count = self.token_count(token_id)
         return count is not None and count < RARE_TOKEN_COUNT
 
-    def neighbours(self, token_id: int, top: int = 10, centred: bool = False) -> Neighbours:
+    def neighbours(self, token_id: int, top: int = 10, without_common: bool = False) -> Neighbours:
         """Nearest tokens to one token's embedding (the token itself left out); remembered, since a
         search reads all of W_E (~150 MB for gpt2) and people move back and forth over a text."""
-        known = self.known_neighbours(token_id, top, centred)
+        known = self.known_neighbours(token_id, top, without_common)
         if known is not None:
             return known
         vector = self.embedding(token_id)
         found = self.nearest(vector, repr(self.tokenizer.token_text(token_id)), exclude=(token_id,), top=top,
-                             rare=self.is_rare(token_id), centred=centred)
+                             rare=self.is_rare(token_id), without_common=without_common)
         with self._lock:
-            self._neighbours[(token_id, top, centred)] = found
+            self._neighbours[(token_id, top, without_common)] = found
             while len(self._neighbours) > NEIGHBOURS_REMEMBERED:
                 self._neighbours.popitem(last=False)
         return found
 
-    def known_neighbours(self, token_id: int, top: int, centred: bool = False) -> Neighbours | None:
+    def known_neighbours(self, token_id: int, top: int, without_common: bool = False) -> Neighbours | None:
         """A search already done, without searching (the UI thread may ask)."""
-        key = (token_id, top, centred)
+        key = (token_id, top, without_common)
         with self._lock:
             known = self._neighbours.get(key)
             if known is not None:
@@ -330,14 +337,14 @@ class Session:
                 return token_id
         return single[-1][1]
 
-    def analogy(self, a: str, b: str, c: str, top: int = 10, centred: bool = False) -> Neighbours:
+    def analogy(self, a: str, b: str, c: str, top: int = 10, without_common: bool = False) -> Neighbours:
         """Neighbours of a − b + c (king − man + woman ≈ queen?), the three inputs left out."""
         ta, tb, tc = (self.word_token(w) for w in (a, b, c))
         vector = self.embedding(ta) - self.embedding(tb) + self.embedding(tc)
         name = " ".join([repr(self.tokenizer.token_text(ta)), "−", repr(self.tokenizer.token_text(tb)), "+",
                          repr(self.tokenizer.token_text(tc))])
         return self.nearest(vector, name, exclude=(ta, tb, tc), top=top,
-                            rare=any(self.is_rare(t) for t in (ta, tb, tc)), centred=centred)
+                            rare=any(self.is_rare(t) for t in (ta, tb, tc)), without_common=without_common)
 
     # -- generation -------------------------------------------------------------------------------------
 

@@ -280,23 +280,23 @@ def render_card(session: Session, sources: list[dict] | None, val_loss: float | 
     out.append("## Embedding neighbours\n")
     out.append(f"The 8 nearest tokens in W_E by cosine similarity (tokens seen fewer than {RARE_TOKEN_COUNT} times "
                "in training are left out: their vectors barely moved from initialisation), as `gpt-tui neighbours` "
-               "shows them, and *centred* (`--centred`, or `c` in the session): the mean of the rows searched "
-               "subtracted from every row first. Rare tokens' rows share a large common part, so their raw "
-               "cosines rank other tokens by how much of that part they carry; centring removes it, but most "
-               "rows searched are rare ones, so for a frequent token (a short row) what is left is mostly minus "
-               "that mean, and its centred neighbours are other frequent tokens.\n")
+               "shows them, and *without the common direction* (`--without-common`, or `c` in the session): each "
+               "row's part along the mean row of the rows searched projected out first. Rare tokens' rows share "
+               "that direction (it tracks how common a token is), so their raw cosines rank other tokens by how "
+               "rare they are; projected out, what is left is what the rows say beyond that. A frequent token's "
+               "row carries little of it, so its neighbours barely change.\n")
     rows = []
     for word in NEIGHBOUR_WORDS:
         token = session.tokenizer.encode(word)[0]
         result = session.neighbours(token, top=8)
-        centred = session.neighbours(token, top=8, centred=True)
+        without_common = session.neighbours(token, top=8, without_common=True)
         seen = f"{session.token_count(token):,}" + (" (rare)" if result.rare else "")
         rows.append([f"`{word!r}`", seen, *(", ".join(f"{_md(repr(n.text))} {n.cosine:.2f}" for n in r.neighbours)
-                                            for r in (result, centred))])
-    out.append(_table(["token", "seen", "nearest (cosine)", "nearest (centred cosine)"], rows))
-    for centred in (False, True):
-        analogy = session.analogy(" king", " man", " woman", top=8, centred=centred)
-        out.append(f"\n**king − man + woman**{', centred' if centred else ''} (the three inputs left out): " +
+                                            for r in (result, without_common))])
+    out.append(_table(["token", "seen", "nearest (cosine)", "nearest (cosine ⟂ common direction)"], rows))
+    for without_common in (False, True):
+        analogy = session.analogy(" king", " man", " woman", top=8, without_common=without_common)
+        out.append(f"\n**king − man + woman**{', without the common direction' if without_common else ''} (the three inputs left out): " +
                    ", ".join(f"{_md(repr(n.text))} {n.cosine:.2f}" for n in analogy.neighbours) + "\n")
     out.append("## In-context copying\n")
     if info["n_ctx"] < 2 * 30 + 1:  # <|endoftext|> + a passage + its copy must fit in the context

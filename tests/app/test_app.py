@@ -441,9 +441,9 @@ async def test_analogy_shows_neighbours(make_app):
         assert app.screen.text == "x"
 
 
-async def test_c_outside_the_text_centres_the_neighbours_and_c_in_the_text_is_a_letter(make_app):
-    """The key `c` from a panel switches the neighbours to the centred cosine (the mean row
-    subtracted) and back; typed in the text it is just a letter."""
+async def test_c_outside_the_text_drops_the_common_direction_and_c_in_the_text_is_a_letter(make_app):
+    """The key `c` from a panel switches the neighbours to the cosine without the common direction
+    and back; typed in the text it is just a letter."""
     app = make_app()
     async with app.run_test(size=WIDE) as pilot:
         await settle(pilot)
@@ -451,17 +451,17 @@ async def test_c_outside_the_text_centres_the_neighbours_and_c_in_the_text_is_a_
         panel = app.screen.query_one(NeighboursPanel)
         session = app.screen.session
         king = int(app.screen.analysis.ids[-1])
-        assert not panel.neighbours.centred and "(cosine)" in screen_text(app)
+        assert not panel.neighbours.without_common and "in W_E (cosine)" in screen_text(app)
         await pilot.press("tab", "c")
         await settle(pilot, 0.2)
-        assert panel.neighbours.centred and "centred cosine" in screen_text(app)
-        expected = session.neighbours(king, top=len(panel.neighbours.neighbours), centred=True)
+        assert panel.neighbours.without_common and "W_E ⟂ common direction (cosine)" in screen_text(app)
+        expected = session.neighbours(king, top=len(panel.neighbours.neighbours), without_common=True)
         assert [n.id for n in panel.neighbours.neighbours] == [n.id for n in expected.neighbours]
         await pilot.press("c")
         await settle(pilot, 0.2)
-        assert not panel.neighbours.centred and "(cosine)" in screen_text(app)
+        assert not panel.neighbours.without_common and "in W_E (cosine)" in screen_text(app)
         await type_text(pilot, "c")
-        assert app.screen.text == "the kingc" and not app.screen.centred
+        assert app.screen.text == "the kingc" and not app.screen.without_common
 
 
 async def test_split_utf8_pieces_are_marked(make_app):

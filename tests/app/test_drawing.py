@@ -83,7 +83,7 @@ async def test_neighbours_of_the_landing_token_come_with_the_analysis(make_app, 
         assert searches == []  # found remembered: no worker of its own, no "searching…" frame
         await pilot.press("tab", "left")  # an earlier token: not searched yet, so the panel searches
         await settle(pilot)
-        assert searches == [("token", int(a.ids[-2]), False)]  # (kind, token, centred)
+        assert searches == [("token", int(a.ids[-2]), False)]  # (kind, token, without_common)
         assert panel.neighbours.query == repr(session.tokenizer.token_text(int(a.ids[-2])))
 
 
@@ -97,7 +97,7 @@ def test_neighbours_are_remembered_per_token_and_bounded(tiny_session, monkeypat
     first = tiny_session.neighbours(100, top=5)
     assert tiny_session.known_neighbours(100, 5) is first and tiny_session.neighbours(100, top=5) is first
     assert tiny_session.known_neighbours(100, 6) is None  # another `top` is another search
-    assert tiny_session.known_neighbours(100, 5, centred=True) is None  # and so is the centred cosine
+    assert tiny_session.known_neighbours(100, 5, without_common=True) is None  # and so is the without_common cosine
     for token in (101, 102, 103):
         tiny_session.neighbours(token, top=5)
     assert tiny_session.known_neighbours(100, 5) is None and len(tiny_session._neighbours) == 3

@@ -128,8 +128,8 @@ class FakeExplorer:
     ("/analogy king man woman", ("show_analogy", ("king", "man", "woman"))),
     ("/model gpt2", ("load", "gpt2")),
     ("/ids", ("toggle", "show_ids")),
-    ("/centred on", ("set_centred", True)),
-    ("/centered off", ("set_centred", False)),
+    ("/common on", ("set_without_common", True)),
+    ("/common off", ("set_without_common", False)),
     (":numbers", ("toggle", "show_numbers")),
 ])
 def test_handlers_check_their_arguments_then_ask_the_screen(line, call):
@@ -147,7 +147,7 @@ def test_handlers_check_their_arguments_then_ask_the_screen(line, call):
     ("/topp 0", "top-p must be"),
     ("/topk 2.5", "top-k must be a whole number"),
     ("/analogy a b", "three words"),
-    ("/centred maybe", "/centred on"),
+    ("/common maybe", "/common on"),
     ("/gen 0", "max new tokens"),
     ("/nope", "unknown command /nope"),
     ("/", "empty command"),

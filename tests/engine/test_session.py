@@ -141,38 +141,43 @@ def test_analogy_is_a_minus_b_plus_c(session, hf_model, gpt2_tok):
     assert "' king'" in result.query and "' woman'" in result.query
 
 
-def test_centred_neighbours_subtract_the_mean_row_first(session, hf_model, gpt2_tok):
-    """--centred: the cosine of rows with W_E's mean row subtracted, the query's row too."""
+def _without(w: np.ndarray, direction: np.ndarray) -> np.ndarray:
+    u = direction / np.linalg.norm(direction)
+    return w - np.outer(w @ u, u)
+
+
+def test_neighbours_without_the_common_direction(session, hf_model, gpt2_tok):
+    """--without-common: the cosine of rows with their part along W_E's mean row projected out,
+    the query's row too."""
     king = gpt2_tok.encode(" king")[0]
-    result = session.neighbours(king, top=8, centred=True)
+    result = session.neighbours(king, top=8, without_common=True)
     w = hf_model.transformer.wte.weight.detach().numpy().astype(np.float64)
-    w = w - w.mean(axis=0)
-    unit = _unit_rows(w)
+    unit = _unit_rows(_without(w, w.mean(axis=0)))
     cosine = unit @ unit[king]
     cosine[king] = -np.inf
     expected = np.argsort(-cosine)[:8]
     assert [n.id for n in result.neighbours] == expected.tolist()
     np.testing.assert_allclose([n.cosine for n in result.neighbours], cosine[expected], atol=1e-5)
-    assert result.centred and not session.neighbours(king, top=8).centred  # remembered apart
+    assert result.without_common and not session.neighbours(king, top=8).without_common  # remembered apart
 
 
-def test_centred_analogy_and_rare_rows_left_out_of_the_mean(compact_session, compact, gpt2_tok):
-    """On a model with token counts the mean is taken over the rows a search reads (rare ones left
-    out); a − b + c, centred, is a − b + c − mean."""
+def test_analogy_without_the_common_direction_and_rare_rows_left_out_of_it(compact_session, compact, gpt2_tok):
+    """On a model with token counts the common direction is the mean of the rows a search reads
+    (rare ones left out); a − b + c without it is a − b + c with its part along it projected out."""
     s = compact_session
     rows = {token: row for row, token in enumerate(compact.row_ids)}
     common = compact.counts.numpy() >= RARE_TOKEN_COUNT
     w = compact.hf.transformer.wte.weight.detach().numpy().astype(np.float64)[: len(compact.row_ids)]
     mean = w[common].mean(axis=0)
-    np.testing.assert_allclose(s.row_mean().numpy(), mean, atol=1e-5)
+    np.testing.assert_allclose(s.common_direction().numpy(), mean / np.linalg.norm(mean), atol=1e-5)
     a, b, c = (gpt2_tok.encode(x)[0] for x in (" king", " man", " woman"))
-    vector = w[rows[a]] - w[rows[b]] + w[rows[c]] - mean
-    cosine = _unit_rows(w - mean) @ (vector / np.linalg.norm(vector))
+    vector = _without((w[rows[a]] - w[rows[b]] + w[rows[c]])[None], mean)[0]
+    cosine = _unit_rows(_without(w, mean)) @ (vector / np.linalg.norm(vector))
     cosine[~common] = -np.inf
     cosine[[rows[a], rows[b], rows[c]]] = -np.inf
     expected = [compact.row_ids[r] for r in np.argsort(-cosine)[:5]]
-    result = s.analogy(" king", " man", " woman", top=5, centred=True)
-    assert [n.id for n in result.neighbours] == expected and result.centred
+    result = s.analogy(" king", " man", " woman", top=5, without_common=True)
+    assert [n.id for n in result.neighbours] == expected and result.without_common
 
 
 def test_word_token_takes_the_word_as_typed(session, gpt2_tok):

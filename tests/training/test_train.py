@@ -237,10 +237,11 @@ def test_kill_stops_a_background_run_with_a_checkpoint(corpus, tmp_path):
     assert "checkpoint saved" in output and "Traceback" not in output, output
 
 
-def test_gating_keeps_the_loss_and_cuts_only_the_push_down_of_gated_rows():
-    """--gate-rare: the loss and every gradient but the gated rows' are unchanged; a gated row that
-    is neither input nor target gets no gradient (ungated, the softmax pushes it at every position);
-    a gated target keeps its pull toward the hidden state that predicted it."""
+def test_gating_keeps_the_loss_and_only_the_push_down_along_the_mean_hidden_state():
+    """--gate-rare: the loss and every gradient but the gated rows' are unchanged. A gated row's
+    push-down keeps only its part along the mean hidden state (how rare the token is), so one that
+    is neither input nor target gets that projection of its plain gradient; a gated target keeps
+    its whole pull toward the hidden state that predicted it."""
     from gpt_tui.engine.config import GPTConfig
     from gpt_tui.engine.gpt import GPT
 
@@ -263,9 +264,20 @@ def test_gating_keeps_the_loss_and_cuts_only_the_push_down_of_gated_rows():
             assert torch.allclose(a, b, atol=1e-7), name
     wte_plain, wte = plain_grads[0], grads[0]
     assert torch.allclose(wte_plain[~gated], wte[~gated], atol=1e-7)
-    assert wte_plain[12].abs().sum() > 0 and wte[12].abs().sum() == 0
-    # the target's pull: -h/N at its position, where plain CE has -(1 - p) h/N
-    assert torch.nn.functional.cosine_similarity(wte[15], wte_plain[15], dim=0) > 0.99
+
+    with torch.no_grad():
+        h = model.ln_f(model.hidden(x))[0]  # (T, D)
+        p = (h @ model.wte.weight.T).softmax(-1)  # (T, R)
+    u = h.mean(0) / h.mean(0).norm()
+    along = torch.outer(u, u)
+    n = y.numel()
+    # never input nor target: plain CE pushes it by sum_t p_t h_t / N; gated, only along u
+    assert wte_plain[12].norm() > 0 and wte[12].norm() > 0
+    assert torch.allclose(wte[12], along @ wte_plain[12], atol=1e-7)
+    # the target (last position): the push along u, plus the whole pull -h_T / N
+    push = (p[:, 15, None] * h).sum(0) / n
+    assert torch.allclose(wte[15], along @ push - h[-1] / n, atol=1e-7)
+    assert not torch.allclose(wte[15], wte_plain[15], atol=1e-5)
 
 
 def test_a_run_with_gating_trains_and_records_the_knob(corpus, tmp_path):

@@ -1,5 +1,5 @@
 """Embedding neighbours panel: the nearest tokens to the selected one in W_E, or to an analogy
-a − b + c, by cosine (of the rows as they are, or centred: the mean row subtracted). The search
+a − b + c, by cosine (of the rows as they are, or with the common direction projected out). The search
 runs in the panel's own thread worker."""
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ class NeighboursPanel(Panel, Widget, can_focus=True):
     NAME = "neighbours"
     TITLE = "Embedding neighbours"
     KEY = "4"
-    READS = ("session", "analysis", "selected", "analogy", "centred", "notice")
+    READS = ("session", "analysis", "selected", "analogy", "without_common", "notice")
     PLACE = ("bottom", 2)
-    HINT = "←→ token · c centred"
+    HINT = "←→ token · c common dir."
     DEFAULT_CSS = """
     NeighboursPanel { width: 2fr; }
     """
@@ -34,7 +34,7 @@ class NeighboursPanel(Panel, Widget, can_focus=True):
     analysis = reactive(None, always_update=True)
     selected = reactive(0)
     analogy = reactive(None)  # (a, b, c) or None: the selected token's neighbours
-    centred = reactive(False)  # search W_E with its mean row subtracted
+    without_common = reactive(False)  # search W_E with the common direction projected out
     neighbours = reactive(None, always_update=True)  # engine Neighbours on screen
     error = reactive("")
 
@@ -55,18 +55,18 @@ class NeighboursPanel(Panel, Widget, can_focus=True):
     def watch_analogy(self) -> None:
         self.soon(self._refresh_query)
 
-    def watch_centred(self) -> None:
+    def watch_without_common(self) -> None:
         self.soon(self._refresh_query)
 
     def _query(self) -> tuple | None:
         if self.session is None:
             return None
         if self.analogy:
-            return ("analogy", tuple(self.analogy), self.centred)
+            return ("analogy", tuple(self.analogy), self.without_common)
         a = self.analysis
         if a is None:
             return None
-        return ("token", int(a.ids[min(self.selected, a.n_tokens - 1)]), self.centred)
+        return ("token", int(a.ids[min(self.selected, a.n_tokens - 1)]), self.without_common)
 
     def _refresh_query(self) -> None:
         query = self._query()
@@ -77,8 +77,8 @@ class NeighboursPanel(Panel, Widget, can_focus=True):
             self.neighbours = None
             return
         self.error = ""
-        kind, what, centred = query
-        known = self.session.known_neighbours(what, NEIGHBOURS_TOP, centred) if kind == "token" else None
+        kind, what, without_common = query
+        known = self.session.known_neighbours(what, NEIGHBOURS_TOP, without_common) if kind == "token" else None
         if known is not None:  # searched already (beside the forward pass, or earlier): no worker, no flicker
             self.neighbours = known
             return
@@ -86,10 +86,10 @@ class NeighboursPanel(Panel, Widget, can_focus=True):
 
     @work(thread=True, exclusive=True, group="neighbours", exit_on_error=False)
     def _search(self, query: tuple, session) -> None:
-        kind, what, centred = query
+        kind, what, without_common = query
         try:
-            result = session.analogy(*what, top=NEIGHBOURS_TOP, centred=centred) if kind == "analogy" else \
-                session.neighbours(what, top=NEIGHBOURS_TOP, centred=centred)
+            result = session.analogy(*what, top=NEIGHBOURS_TOP, without_common=without_common) if kind == "analogy" else \
+                session.neighbours(what, top=NEIGHBOURS_TOP, without_common=without_common)
         except ValueError as exc:  # the engine's InputError: a word that is not one token, and the like
             self.post_message(NeighboursFailed(query, str(exc)))
             return
@@ -122,7 +122,7 @@ class NeighboursPanel(Panel, Widget, can_focus=True):
         analogy = bool(self.analogy)
         head.append("a − b + c = " if analogy else "nearest to ", style="dim")
         head.append(n.query, style="bold")
-        head.append(f" in {n.space} ({'centred cosine' if n.centred else 'cosine'})", style="dim")
+        head.append(f" in {n.space} (cosine)", style="dim")
         notes = []
         if analogy:
             notes.append(Text("moving the selection shows a token's neighbours again", style="dim"))
