@@ -409,6 +409,9 @@ def _print_neighbours(result, title: str) -> None:
     console.print(table)
     if result.rare:
         console.print("[yellow]note:[/] the query token was rare in training; its vector means little")
+    if result.mostly_shared and not result.without_common:
+        console.print(f"[dim]the query has cosine {result.shared:.2f} with the direction all rows share, so these "
+                      "rank tokens mostly by how much of it they carry; --without-common compares the rest[/]")
     if result.min_count:
         console.print(f"[dim]searched {result.searched:,} tokens seen at least {result.min_count} times in training[/]")
 
@@ -423,6 +426,7 @@ def _neighbours(token, token_id, top, without_common, model, device, dtype, as_j
     if as_json:
         dump({"model": s.name, "token": {"id": token_id, "text": s.tokenizer.token_text(token_id)},
                "rare": result.rare, "min_count": result.min_count, "without_common": result.without_common,
+               "common_cosine": result.shared,
                "neighbours": [{"id": n.id, "text": n.text, "cosine": n.cosine} for n in result.neighbours]})
         return
     _print_neighbours(result, f"nearest to {result.query} (id {token_id}) in {result.space} · {s.name}")
@@ -474,7 +478,8 @@ def analogy(a: str, b: str, c: str, top: TopNOpt = 10, without_common: WithoutCo
     result = s.analogy(a, b, c, top=top, without_common=without_common)
     if as_json:
         dump({"model": s.name, "query": result.query, "rare": result.rare, "without_common": result.without_common,
-               "neighbours": [{"id": n.id, "text": n.text, "cosine": n.cosine} for n in result.neighbours]})
+              "common_cosine": result.shared,
+              "neighbours": [{"id": n.id, "text": n.text, "cosine": n.cosine} for n in result.neighbours]})
         return
     _print_neighbours(result, f"nearest to {result.query} in {result.space} · {s.name}")
 

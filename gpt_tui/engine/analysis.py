@@ -68,6 +68,13 @@ class Neighbours:
     searched: int = 0  # how many tokens were searched
     matrix: str = "W_E"  # the matrix searched; on untied models it says W_U is another one
     without_common: bool = False  # cosines with the common direction projected out (Session.common_direction)
+    shared: float = 0.0  # the query vector's cosine with the common direction (how much of it that direction is)
+
+    @property
+    def mostly_shared(self) -> bool:
+        """Half or more of the query's length (squared) lies along the common direction, so its raw
+        cosines mostly rank tokens by how much of that direction they carry."""
+        return self.shared ** 2 >= 0.5
 
     @property
     def space(self) -> str:

@@ -269,6 +269,7 @@ class Session:
         """The tokens whose W_E rows have the highest cosine with vector (without_common: with the
         common direction projected out of the rows and of vector)."""
         unit, ids = self._unit_embeddings(without_common)
+        shared = float(vector @ self.common_direction() / vector.norm().clamp_min(1e-12))
         if without_common:
             vector = self._drop_common(vector)
         scores = unit @ (vector / vector.norm().clamp_min(1e-12))  # (R,)
@@ -283,7 +284,7 @@ class Session:
             for s, r in zip(best.values, best.indices)
         )
         return Neighbours(query=query, neighbours=neighbours, rare=rare, min_count=min_count, searched=searched,
-                          matrix=self.searched_matrix, without_common=without_common)
+                          matrix=self.searched_matrix, without_common=without_common, shared=shared)
 
     @property
     def searched_matrix(self) -> str:

@@ -105,9 +105,10 @@ def _gating_text(state: dict, cfg_train: dict) -> str:
     if not gate:
         return "trained like every other row"
     return (f"{'from step ' + format(since, ',') + ': ' if since else ''}the rows of tokens seen fewer than "
-            f"{gate:,} times were gated (`--gate-rare {gate}`): no gradient from the softmax's push-down at "
-            "positions where they are not the target, so a rare row moves only where its token occurs; "
-            "otherwise that push, the same at every position, drags all rare rows one way until they clump")
+            f"{gate:,} times were gated (`--gate-rare {gate}`): of the softmax's push-down at positions where "
+            "they are not the target they kept only the part along the mean hidden state (how rare the token "
+            "is), so a rare row turns only where its token occurs; otherwise that push, which Adam makes a full "
+            "step at every step, drags all rare rows one way until they clump")
 
 
 def _train_command(cfg: dict, out: str, precision: str | None) -> str:

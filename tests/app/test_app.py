@@ -464,6 +464,38 @@ async def test_c_outside_the_text_drops_the_common_direction_and_c_in_the_text_i
         assert app.screen.text == "the kingc" and not app.screen.without_common
 
 
+async def test_a_row_mostly_along_the_common_direction_says_so(make_app, tiny_session):
+    """When the selected token's row is mostly the direction every row shares, the panel says so
+    (with the cosine) and points to `c`; without that direction the note has nothing to say."""
+    import copy
+
+    import torch
+
+    from gpt_tui.engine.loading import LoadedModel
+    from gpt_tui.engine.session import Session
+    from gpt_tui.engine.tokenizer import get_tokenizer
+
+    tokenizer = get_tokenizer("gpt2")
+    model = copy.deepcopy(tiny_session.model)
+    king = tokenizer.encode(" king")[0]
+    with torch.no_grad():
+        w = model.wte.weight
+        w[king] += w.mean(0) / w.mean(0).norm()  # rows are ~0.11 long: now mostly the shared direction
+    session = Session(LoadedModel(model, tokenizer, name="tiny", source="test"))
+    app = make_app(session=session)
+    async with app.run_test(size=WIDE) as pilot:
+        await settle(pilot)
+        await type_text(pilot, "the king")
+        await settle(pilot, 0.2)
+        panel = app.screen.query_one(NeighboursPanel)
+        shared = panel.neighbours.shared
+        assert shared > 0.95
+        assert f"cosine {shared:.2f} with the direction all rows share" in screen_text(app)
+        await pilot.press("tab", "c")
+        await settle(pilot, 0.2)
+        assert panel.neighbours.without_common and "with the direction all rows share" not in screen_text(app)
+
+
 async def test_split_utf8_pieces_are_marked(make_app):
     app = make_app()
     async with app.run_test(size=WIDE) as pilot:

@@ -6,6 +6,7 @@ import json
 import math
 
 import numpy as np
+import pytest
 import torch
 
 TEXT = "The most effective way to learn computer science is"
@@ -127,6 +128,8 @@ def test_neighbours_cosines_equal_numpy(cli, reference, model_dir):
     cos[king] = -np.inf
     assert [n["id"] for n in out["neighbours"]] == list(np.argsort(-cos)[:5])
     np.testing.assert_allclose([n["cosine"] for n in out["neighbours"]], np.sort(cos)[::-1][:5], atol=1e-5)
+    mean = wte.mean(axis=0)  # no token counts: every row is searched, so the common direction is their mean
+    assert out["common_cosine"] == pytest.approx(unit[king] @ mean / np.linalg.norm(mean), abs=1e-5)
     alias = run_json(cli, "neighbors", "--id", king, "--model", model_dir, "--top", 5)
     assert alias["neighbours"] == out["neighbours"]
 

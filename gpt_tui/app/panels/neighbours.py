@@ -128,6 +128,9 @@ class NeighboursPanel(Panel, Widget, can_focus=True):
             notes.append(Text("moving the selection shows a token's neighbours again", style="dim"))
         if n.rare:
             notes.append(Text("⚠ rarely seen in training: its vector means little", style="yellow"))
+        if n.mostly_shared and not n.without_common:
+            notes.append(Text(f"cosine {n.shared:.2f} with the direction all rows share · c compares the rest",
+                              style="dim"))
         if n.min_count:
             notes.append(Text(f"tokens seen < {n.min_count} times left out · {n.searched} searched", style="dim"))
         room = max(0, self.content_size.height - 1 - len(notes))
