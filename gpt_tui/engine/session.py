@@ -231,8 +231,11 @@ class Session:
         """
         if self._common is None:
             weights, ids = self.model.token_embeddings()
-            mean = weights.detach().float()[self._searchable(ids)].mean(0)
-            self._common = mean / mean.norm().clamp_min(1e-12)
+            searched = self._searchable(ids)
+            total = torch.zeros(weights.shape[1], device=weights.device)
+            for rows, keep in zip(weights.detach().split(8192), searched.split(8192)):  # no float copy of W_E
+                total += rows[keep].float().sum(0)
+            self._common = total / total.norm().clamp_min(1e-12)
         return self._common
 
     def _drop_common(self, vectors: torch.Tensor) -> torch.Tensor:
