@@ -447,7 +447,8 @@ WithoutCommonOpt = Annotated[bool, typer.Option(
     'gpt-tui neighbours --id 314',
 ))
 @handle_errors
-def neighbours(token: NeighbourToken = None, token_id: IdOpt = None, top: TopNOpt = 10, without_common: WithoutCommonOpt = False,
+def neighbours(token: NeighbourToken = None, token_id: IdOpt = None, top: TopNOpt = 10,
+               without_common: WithoutCommonOpt = False,
                model: ModelOpt = None, device: DeviceOpt = "auto", dtype: DtypeOpt = "auto",
                as_json: JsonOpt = False) -> None:
     """Nearest tokens to a token in the embedding matrix W_E, by cosine similarity."""
@@ -458,7 +459,8 @@ def neighbours(token: NeighbourToken = None, token_id: IdOpt = None, top: TopNOp
     'gpt-tui neighbors king',
 ))
 @handle_errors
-def neighbors(token: NeighbourToken = None, token_id: IdOpt = None, top: TopNOpt = 10, without_common: WithoutCommonOpt = False,
+def neighbors(token: NeighbourToken = None, token_id: IdOpt = None, top: TopNOpt = 10,
+              without_common: WithoutCommonOpt = False,
               model: ModelOpt = None, device: DeviceOpt = "auto", dtype: DtypeOpt = "auto",
               as_json: JsonOpt = False) -> None:
     """Alias of neighbours."""

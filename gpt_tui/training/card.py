@@ -297,7 +297,8 @@ def render_card(session: Session, sources: list[dict] | None, val_loss: float | 
     out.append(_table(["token", "seen", "nearest (cosine)", "nearest (cosine ⟂ common direction)"], rows))
     for without_common in (False, True):
         analogy = session.analogy(" king", " man", " woman", top=8, without_common=without_common)
-        out.append(f"\n**king − man + woman**{', without the common direction' if without_common else ''} (the three inputs left out): " +
+        view = ", without the common direction" if without_common else ""
+        out.append(f"\n**king − man + woman**{view} (the three inputs left out): " +
                    ", ".join(f"{_md(repr(n.text))} {n.cosine:.2f}" for n in analogy.neighbours) + "\n")
     out.append("## In-context copying\n")
     if info["n_ctx"] < 2 * 30 + 1:  # <|endoftext|> + a passage + its copy must fit in the context

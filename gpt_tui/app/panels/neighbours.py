@@ -88,8 +88,10 @@ class NeighboursPanel(Panel, Widget, can_focus=True):
     def _search(self, query: tuple, session) -> None:
         kind, what, without_common = query
         try:
-            result = session.analogy(*what, top=NEIGHBOURS_TOP, without_common=without_common) if kind == "analogy" else \
-                session.neighbours(what, top=NEIGHBOURS_TOP, without_common=without_common)
+            if kind == "analogy":
+                result = session.analogy(*what, top=NEIGHBOURS_TOP, without_common=without_common)
+            else:
+                result = session.neighbours(what, top=NEIGHBOURS_TOP, without_common=without_common)
         except ValueError as exc:  # the engine's InputError: a word that is not one token, and the like
             self.post_message(NeighboursFailed(query, str(exc)))
             return
