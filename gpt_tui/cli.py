@@ -693,6 +693,8 @@ def train(
         help="share of training windows that are one random passage repeated end to end (copying, densely)")] = 0.0,
     gate_rare: Annotated[int, typer.Option(
         help="tokens seen fewer times than this: their rows get no softmax push-down (keeps rare rows apart)")] = 0,
+    average: Annotated[float, typer.Option(
+        help="keep a running average of the weights with this decay (e.g. 0.995) and export it, not the last step")] = 0.0,
     compact: Annotated[bool, typer.Option(help="embed only the token ids the corpus uses")] = True,
     init_from: Annotated[Optional[str], typer.Option(
         help="start from this gpt-tui model directory (same layers, heads, width and context)")] = None,
@@ -713,7 +715,7 @@ def train(
         cfg = TrainConfig(corpus=corpus, out=out, n_layer=n_layer, n_head=n_head, n_embd=n_embd, n_ctx=n_ctx,
                           dropout=dropout, compact=compact, batch_size=batch_size, lr=lr, warmup_steps=warmup_steps,
                           repeat_fraction=repeat_fraction, random_fraction=random_fraction, max_span=max_span, echo_fraction=echo_fraction,
-                          gate_rare=gate_rare, init_from=init_from, minutes=minutes, tokens=tokens, eval_every_minutes=eval_every, seed=seed, device=device,
+                          gate_rare=gate_rare, average=average, init_from=init_from, minutes=minutes, tokens=tokens, eval_every_minutes=eval_every, seed=seed, device=device,
                           precision=precision or TRAIN_PRECISION[dtype.lower()], threads=threads)
     except ValueError as exc:
         raise UsageError(str(exc)) from None

@@ -111,12 +111,24 @@ def _gating_text(state: dict, cfg_train: dict) -> str:
             "step at every step, drags all rare rows one way until they clump")
 
 
+def _weights_text(state: dict, cfg_train: dict) -> str:
+    """The "weights shipped" cell: the last step's, or the running average of them (--average)."""
+    decay = cfg_train.get("average", 0)
+    if not decay:
+        return "the last step's"
+    steps = state.get("averaged_steps", 0)
+    return (f"a running average of the weights (`--average {decay}`), not the last step's: over the "
+            f"{steps:,} steps it was kept, each new step weighs {1 - decay:.3g}, so the average leans on the "
+            f"last ~{1 / (1 - decay):,.0f}; it steadies what each step's noise moves")
+
+
 def _train_command(cfg: dict, out: str, precision: str | None) -> str:
     """The `gpt-tui train` line that reproduces one stage of training."""
     span = cfg.get("max_span", Batches.MAX_SPAN)
     flags = {"repeat-fraction": cfg.get("repeat_fraction", 0), "random-fraction": cfg.get("random_fraction", 0),
              "max-span": span if span != Batches.MAX_SPAN else 0,  # 0: left out, the default
-             "echo-fraction": cfg.get("echo_fraction", 0), "gate-rare": cfg.get("gate_rare", 0)}
+             "echo-fraction": cfg.get("echo_fraction", 0), "gate-rare": cfg.get("gate_rare", 0),
+             "average": cfg.get("average", 0)}
     budget = "".join(f" --{k} {cfg[k]}" for k in ("minutes", "tokens") if cfg.get(k) is not None)
     return (f"gpt-tui train --corpus data/corpus --out {out}{budget} "
             f"--n-layer {cfg.get('n_layer')} --n-head {cfg.get('n_head')} --n-embd {cfg.get('n_embd')} "
@@ -222,19 +234,24 @@ def render_card(session: Session, sources: list[dict] | None, val_loss: float | 
             ["last measured speed", f"{state.get('tokens_per_second', 0):,.0f} tokens/s"],
             ["repeated spans", _repeat_text(state, cfg_train)],
             ["rare rows", _gating_text(state, cfg_train)],
+            ["weights shipped", _weights_text(state, cfg_train)],
             ["started from", _warm_start_text(training.get("init_from")) if training.get("init_from") else "random weights"],
             ["seed", str(cfg_train.get("seed"))],
             ["torch", training.get("torch", "?")],
         ]))
         out.append("\n### Validation loss (nats/token, on the same held-out windows each time)\n")
+        curve = training.get("curve", [])
+        averaged = any("averaged_val_loss" in p for p in curve)
         out.append("The last two columns are the perplexity of the first and of the second copy of repeated "
-                   "random passages (see *In-context copying* below), measured at the same moments.\n")
+                   "random passages (see *In-context copying* below), measured at the same moments"
+                   + (" on the averaged weights" if averaged else "") + ".\n")
         out.append(_table(["minutes", "step", "tokens", "train loss (recent steps)", "validation loss",
-                           "1st copy ppl", "2nd copy ppl"], [
+                           *(["averaged weights"] if averaged else []), "1st copy ppl", "2nd copy ppl"], [
             [p["minutes"], f"{p['step']:,}", f"{p['tokens']:,}",
              p["train_loss"] if p["train_loss"] is not None else "—", p["val_loss"],
+             *([p.get("averaged_val_loss", "—")] if averaged else []),
              p.get("copy_first_ppl", "—"), p.get("copy_second_ppl", "—")]
-            for p in training.get("curve", [])]))
+            for p in curve]))
         if val_loss is not None:
             out.append(f"\nValidation loss of the shipped {cfg_train.get('save_dtype')} weights, measured "
                        f"again when this card was written: **{val_loss:.4f}** nats/token "

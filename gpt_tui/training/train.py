@@ -12,7 +12,7 @@ import json
 import math
 import platform
 import time
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -32,7 +32,7 @@ STATE_FILE = "train_state.pt"
 
 # the knobs of the training data a resumed run may change (kept in TrainState.changes)
 COPYING_KNOBS = ("repeat_fraction", "random_fraction", "max_span", "echo_fraction")
-RESUMABLE_KNOBS = (*COPYING_KNOBS, "gate_rare")
+RESUMABLE_KNOBS = (*COPYING_KNOBS, "gate_rare", "average")
 
 
 @dataclass
@@ -49,6 +49,7 @@ class TrainConfig:
     max_span: int = Batches.MAX_SPAN  # longest repeated span, in tokens (the shortest is Batches.MIN_SPAN)
     echo_fraction: float = 0.0  # share of training windows that are one random passage said over and over (see Batches)
     gate_rare: int = 0  # rows of tokens seen fewer times than this get no softmax push-down (GPT.training_loss)
+    average: float = 0.0  # decay of a running average of the weights, exported instead of the last step's (0: off)
     init_from: str | None = None  # a gpt-tui model directory of the same shape to start from (warm start)
     compact: bool = True  # embed only the ids the corpus uses (about 2x faster on a CPU)
     batch_size: int = 16
@@ -101,6 +102,8 @@ class TrainConfig:
             raise ValueError(f"--max-span must be a whole number ≥ {Batches.MIN_SPAN}, not {self.max_span!r}")
         if isinstance(self.gate_rare, bool) or not isinstance(self.gate_rare, int) or self.gate_rare < 0:
             raise ValueError(f"--gate-rare must be a whole number ≥ 0, not {self.gate_rare!r}")
+        if isinstance(self.average, bool) or not (isinstance(self.average, (int, float)) and 0 <= self.average < 1):
+            raise ValueError(f"--average must be a number in [0, 1), not {self.average!r}")
         if self.gate_rare and not self.compact:
             raise ValueError("--gate-rare needs the compact vocabulary (token counts)")
         if self.n_embd % self.n_head:
@@ -126,6 +129,7 @@ class TrainState:
     finished: bool = False
     # Knobs a resumed run changed (what the data looks like, never the shape): {"step", knob: [old, new]}
     changes: list[dict] = field(default_factory=list)
+    averaged_steps: int = 0  # steps folded into the running average of the weights (--average)
 
 
 class Trainer:
@@ -171,10 +175,13 @@ class Trainer:
         self.gated = self._gated_rows()
         self.optimizer = self._optimizer()
         self.state = TrainState()
+        self.average: list[torch.Tensor] | None = None  # the running average of the weights (--average)
         if (self.out / STATE_FILE).exists():
             self._resume()
         else:
             self.state.precision = self._choose_precision()
+        if cfg.average and self.average is None:
+            self.average = [p.detach().clone() for p in self.model.parameters()]
 
     # -- set-up ------------------------------------------------------------------------------------
 
@@ -261,6 +268,7 @@ class Trainer:
             "torch_rng": torch.get_rng_state(),
             "state": json.dumps(asdict(self.state)),
             "config": json.dumps(asdict(self.cfg)),
+            **({"average": self.average} if self.average is not None else {}),
         }
         tmp = self.out / (STATE_FILE + ".tmp")
         torch.save(payload, tmp)
@@ -278,6 +286,10 @@ class Trainer:
         self.batches.generator.set_state(payload["batch_rng"])
         torch.set_rng_state(payload["torch_rng"])
         self.state = TrainState(**json.loads(payload["state"]))
+        if self.cfg.average and "average" in payload:
+            self.average = payload["average"]
+        elif self.cfg.average:  # averaging starts here: the average begins at these weights
+            self.state.averaged_steps = 0
         self.log(f"resumed at step {self.state.step}, {self.state.tokens_seen:,} tokens, "
                  f"{self.state.seconds/60:.1f} min")
         # a run saved before a knob existed trained at that knob's default
@@ -305,6 +317,33 @@ class Trainer:
             return cfg.lr * (self.state.step + 1) / cfg.warmup_steps
         floor = cfg.lr * cfg.min_lr_ratio
         return floor + 0.5 * (cfg.lr - floor) * (1 + math.cos(math.pi * self.progress()))
+
+    @torch.no_grad()
+    def _update_average(self) -> None:
+        """Fold this step's weights into the running average. The decay ramps up from 0 so that
+        the first steps after averaging starts are not outweighed by where it started."""
+        n = self.state.averaged_steps
+        decay = min(self.cfg.average, (1 + n) / (10 + n))
+        for mean, p in zip(self.average, self.model.parameters()):
+            mean.lerp_(p.detach(), 1 - decay)
+        self.state.averaged_steps += 1
+
+    @contextmanager
+    def averaged_weights(self):
+        """The model holding the running average of its weights (as exported), if there is one."""
+        if self.average is None:
+            yield self.model
+            return
+        with torch.no_grad():
+            current = [p.detach().clone() for p in self.model.parameters()]
+            for p, mean in zip(self.model.parameters(), self.average):
+                p.copy_(mean)
+        try:
+            yield self.model
+        finally:
+            with torch.no_grad():
+                for p, mine in zip(self.model.parameters(), current):
+                    p.copy_(mine)
 
     @torch.no_grad()
     def evaluate(self) -> float:
@@ -336,6 +375,8 @@ class Trainer:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
                 self.optimizer.step()
                 self.optimizer.zero_grad(set_to_none=True)
+                if self.average is not None:
+                    self._update_average()
                 state.step += 1
                 state.tokens_seen += tokens_per_step
                 elapsed = time.perf_counter() - started
@@ -361,22 +402,27 @@ class Trainer:
 
     def _record(self, recent_losses: list[float]) -> None:
         val = self.evaluate()
-        copying = None
-        if self.cfg.n_ctx >= 61:  # the probe needs room for two 30-token copies
-            copying = copying_score(self.model, self.tokenizer, autocast=self._autocast(self.state.precision))
+        averaged_val, copying = None, None
+        with self.averaged_weights():  # the probe measures the weights that will be exported
+            if self.average is not None:
+                averaged_val = self.evaluate()
+            if self.cfg.n_ctx >= 61:  # the probe needs room for two 30-token copies
+                copying = copying_score(self.model, self.tokenizer, autocast=self._autocast(self.state.precision))
         point = {
             "step": self.state.step,
             "tokens": self.state.tokens_seen,
             "minutes": round(self.state.seconds / 60, 2),
             "train_loss": round(float(np.mean(recent_losses)), 4) if recent_losses else None,
             "val_loss": round(val, 4),
+            **({"averaged_val_loss": round(averaged_val, 4)} if averaged_val is not None else {}),
         }
         if copying is not None:
             point["copy_first_ppl"] = round(copying.first_perplexity, 1)
             point["copy_second_ppl"] = round(copying.second_perplexity, 2)
         self.state.curve.append(point)
         self.log(f"step {point['step']}: train {point['train_loss']}, val {point['val_loss']} "
-                 f"({point['minutes']} min, {point['tokens']:,} tokens)"
+                 + (f"(averaged weights {averaged_val:.4f}) " if averaged_val is not None else "")
+                 + f"({point['minutes']} min, {point['tokens']:,} tokens)"
                  + (f", repeated passage ppl {copying.first_perplexity:.0f} -> {copying.second_perplexity:.1f}"
                     if copying else ""))
 
@@ -418,5 +464,6 @@ class Trainer:
             },
         }
         counts = torch.from_numpy(self.vocab.counts) if self.cfg.compact else None
-        return save_model(self.model, self.out, meta=meta, dtype=getattr(torch, self.cfg.save_dtype),
-                          token_counts=counts)
+        with self.averaged_weights() as model:
+            return save_model(model, self.out, meta=meta, dtype=getattr(torch, self.cfg.save_dtype),
+                              token_counts=counts)

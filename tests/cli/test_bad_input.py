@@ -138,6 +138,7 @@ TRAIN_KNOBS = [
     (["--minutes", "1", "--random-fraction", "-0.5"], "--random-fraction"),
     (["--minutes", "1", "--echo-fraction", "2"], "--echo-fraction"),
     (["--minutes", "1", "--gate-rare", "-1"], "--gate-rare"),
+    (["--minutes", "1", "--average", "1"], "--average"), (["--minutes", "1", "--average", NAN], "--average"),
     ([], "give a budget"),
 ]
 

@@ -290,3 +290,60 @@ def test_a_run_with_gating_trains_and_records_the_knob(corpus, tmp_path):
     assert state.curve[-1]["val_loss"] < before - 0.5
     with pytest.raises(ValueError, match="--gate-rare"):
         config(corpus, tmp_path / "bad", gate_rare=-1)
+
+
+def test_the_running_average_of_the_weights_is_what_is_exported(corpus, tmp_path):
+    """--average: every step folds the weights into a running average (decay ramping up to the
+    knob), and the export, the validation column and the copying probe use it; the training
+    weights themselves are untouched. Checked against an average kept by hand, step by step."""
+    decay = 0.9
+    trainer = Trainer(config(corpus, tmp_path / "run", average=decay, tokens=8 * 32 * 30), log=lambda *a: None)
+    by_hand = [p.detach().clone() for p in trainer.model.parameters()]
+
+    def follow(t, loss):
+        n = t.state.step - 1  # steps averaged before this one
+        d = min(decay, (1 + n) / (10 + n))
+        for mean, p in zip(by_hand, t.model.parameters()):
+            mean.mul_(d).add_(p.detach(), alpha=1 - d)
+
+    state = trainer.train(on_step=follow)
+    assert state.averaged_steps == 30
+    last = [p.detach().clone() for p in trainer.model.parameters()]
+    for mean, mine in zip(trainer.average, by_hand):
+        assert torch.allclose(mean, mine, atol=1e-6)
+    assert not all(torch.equal(m, p) for m, p in zip(trainer.average, last))  # an average, not the last step
+    point = state.curve[-1]
+    with trainer.averaged_weights():
+        assert point["averaged_val_loss"] == round(trainer.evaluate(), 4)
+    assert all(torch.equal(p, q) for p, q in zip(trainer.model.parameters(), last))  # put back
+    loaded = load_model(str(trainer.export()), device="cpu", dtype="float32")
+    names = [n for n, _ in trainer.model.named_parameters()]
+    for name, mean in zip(names, trainer.average):
+        assert torch.equal(loaded.model.state_dict()[name], mean), name
+    # The card says which weights ship, shows the averaged column, and its recipe line keeps the knob.
+    from gpt_tui.training.card import render_card
+
+    card = render_card(Session(loaded), sources=None)
+    assert "| weights shipped | a running average of the weights (`--average 0.9`), not the last step's: over the " \
+           "30 steps it was kept, each new step weighs 0.1, so the average leans on the last ~10;" in card
+    assert "| validation loss | averaged weights | 1st copy ppl |" in card
+    assert f"| {point['val_loss']} | {point['averaged_val_loss']} |" in card
+    assert "--average 0.9 " in card
+
+
+def test_the_running_average_resumes_with_the_run(corpus, tmp_path):
+    straight = Trainer(config(corpus, tmp_path / "straight", average=0.9), log=lambda *a: None)
+    straight.train()
+
+    def interrupt(trainer, loss):
+        if trainer.state.step == 17:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(config(corpus, tmp_path / "resumed", average=0.9), log=lambda *a: None).train(on_step=interrupt)
+    second = Trainer(config(corpus, tmp_path / "resumed", average=0.9), log=lambda *a: None)
+    second.train()
+    for mine, theirs in zip(second.average, straight.average):
+        assert torch.equal(mine, theirs)
+    with pytest.raises(ValueError, match="--average"):
+        config(corpus, tmp_path / "bad", average=1.0)
