@@ -320,8 +320,8 @@ class Trainer:
 
     @torch.no_grad()
     def _update_average(self) -> None:
-        """Fold this step's weights into the running average. The decay ramps up from 0 so that
-        the first steps after averaging starts are not outweighed by where it started."""
+        """Fold this step's weights into the running average. The decay ramps up (1/10, 2/11, 3/12…
+        to --average) so that the weights averaging started from soon stop outweighing the steps since."""
         n = self.state.averaged_steps
         decay = min(self.cfg.average, (1 + n) / (10 + n))
         for mean, p in zip(self.average, self.model.parameters()):
