@@ -224,9 +224,9 @@ class Session:
         """The unit direction of the mean W_E row over the tokens a search reads (rare ones left out).
 
         Every row carries some of it: in the bundled model it is most of a rare token's length
-        (cosine 0.69-0.91 for ' jump', ' leap', ' skip', ' hop'; 0.13 for ' king') and tracks how frequent a token is
-        (it is the top principal direction of the rows searched, and a row's part along it
-        correlates 0.69 with the log of the token's count), so raw cosines among rare tokens rank
+        (cosine 0.66-0.90 for ' jump', ' leap', ' skip', ' hop'; 0.07 for ' king') and tracks how frequent a token is
+        (it is the top principal direction of the rows searched, cosine 0.999, and a row's part
+        along that correlates 0.77 with the log of the token's count), so raw cosines among rare tokens rank
         by how rare they are. Projecting it out of each row (rather than subtracting the mean row,
         which swamps a frequent token's short row) compares what the rows say beyond that.
         """
