@@ -33,6 +33,16 @@ def config(corpus, out, **overrides):
     return TrainConfig(**{**base, **overrides})
 
 
+def interrupted_at(step, cfg):
+    """Train with `cfg` until `step`, then Ctrl+C: the trainer saves its checkpoint and re-raises."""
+    def stop(trainer, loss):
+        if trainer.state.step == step:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(cfg, log=lambda *a: None).train(on_step=stop)
+
+
 def test_loss_goes_down_and_the_export_reloads_identically(corpus, tmp_path):
     trainer = Trainer(config(corpus, tmp_path / "run"), log=lambda *a: None)
     before = trainer.evaluate()
@@ -55,13 +65,7 @@ def test_interrupted_run_resumes_where_it_stopped(corpus, tmp_path):
     straight = Trainer(config(corpus, tmp_path / "straight"), log=lambda *a: None)
     straight.train()
 
-    def interrupt(trainer, loss):
-        if trainer.state.step == 17:
-            raise KeyboardInterrupt
-
-    first = Trainer(config(corpus, tmp_path / "resumed"), log=lambda *a: None)
-    with pytest.raises(KeyboardInterrupt):
-        first.train(on_step=interrupt)
+    interrupted_at(17, config(corpus, tmp_path / "resumed"))
     assert (tmp_path / "resumed" / "train_state.pt").exists()
     second = Trainer(config(corpus, tmp_path / "resumed"), log=lambda *a: None)
     assert second.state.step == 17
@@ -134,12 +138,7 @@ def test_a_resumed_run_records_a_changed_repeat_fraction(corpus, tmp_path):
     where it changed, for the model card."""
     from gpt_tui.training.card import _repeat_history
 
-    def stop(trainer, loss):
-        if trainer.state.step == 10:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        Trainer(config(corpus, tmp_path / "run", repeat_fraction=0.25), log=lambda *a: None).train(on_step=stop)
+    interrupted_at(10, config(corpus, tmp_path / "run", repeat_fraction=0.25))
     second = Trainer(config(corpus, tmp_path / "run", repeat_fraction=0.5), log=lambda *a: None)
     assert second.state.changes == [{"step": 10, "repeat_fraction": [0.25, 0.5]}]
     assert second.batches.repeat_fraction == 0.5
@@ -335,12 +334,7 @@ def test_the_running_average_resumes_with_the_run(corpus, tmp_path):
     straight = Trainer(config(corpus, tmp_path / "straight", average=0.9), log=lambda *a: None)
     straight.train()
 
-    def interrupt(trainer, loss):
-        if trainer.state.step == 17:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        Trainer(config(corpus, tmp_path / "resumed", average=0.9), log=lambda *a: None).train(on_step=interrupt)
+    interrupted_at(17, config(corpus, tmp_path / "resumed", average=0.9))
     second = Trainer(config(corpus, tmp_path / "resumed", average=0.9), log=lambda *a: None)
     second.train()
     for mine, theirs in zip(second.average, straight.average):
